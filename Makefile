@@ -1,0 +1,30 @@
+# Two commands: `make demo` and `make test`. Both install first; `install` is idempotent.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of torch on this machine (a local wheel). The package itself only asks for a range.
+TORCH_PIN ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-all demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow" tests
+
+test-all: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests
+
+demo: install
+	$(BIN)/moemix demo --out runs/demo
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info

@@ -1,0 +1,50 @@
+"""Load the configured model and tokenizer (a local Hugging Face folder, or a tiny random-init MoE)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from moemix.config import ModelConfig
+from moemix.errors import ConfigError
+
+
+def build_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]):
+    """The tokenizer: ``builtin`` trains (or loads from cache) a byte-level BPE on ``texts()``.
+
+    A tokenizer without a pad token gets its eos token as pad (padding is masked everywhere).
+    """
+    if config.tokenizer == "builtin":
+        from moemix.data.tokenizer import train_bpe_tokenizer
+
+        tokenizer = train_bpe_tokenizer(texts(), vocab_size=config.vocab_size)
+    else:
+        from transformers import AutoTokenizer
+
+        source = config.tokenizer or config.name_or_path
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"model.tokenizer: cannot load a tokenizer from {source!r} ({str(err).splitlines()[0]})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(config: ModelConfig, tokenizer):
+    """The model: ``tiny`` builds a random-init MoE of that architecture sized to the tokenizer."""
+    if config.tiny is not None:
+        from moemix.testing import TINY_ARCHS, tiny_moe
+
+        if config.tiny not in TINY_ARCHS:
+            raise ConfigError(f"model.tiny: unknown architecture {config.tiny!r}; choose one of {', '.join(TINY_ARCHS)}")
+        overrides = dict(config.tiny_config)
+        overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
+        return tiny_moe(config.tiny, vocab_size=len(tokenizer), seed=config.seed, **overrides)
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(config.name_or_path)
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"model.name_or_path: cannot load a model from {config.name_or_path!r} ({str(err).splitlines()[0]})"
+        ) from None

@@ -1,0 +1,154 @@
+"""Wire a config into a training run: data, model, sampler, Trainer, the mixing callback, final metrics."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import transformers
+from transformers import TrainingArguments
+
+from moemix.config import Config
+from moemix.data.load import TokenizedSplit, iter_messages, load_splits, split_records
+from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
+from moemix.data.sampler import MixtureSampler
+from moemix.errors import ConfigError
+from moemix.mixing import from_state
+from moemix.models import build_tokenizer, load_model
+from moemix.train.callback import MixingCallback
+from moemix.train.evaluate import dev_losses
+from moemix.train.files import write_json_atomic
+from moemix.train.trainer import MixtureTrainer
+
+# What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
+# nothing is reported to an online service by default (runs must work offline).
+TRAINING_DEFAULTS = {"remove_unused_columns": False, "report_to": "none", "save_strategy": "no"}
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    output_dir: Path
+    metrics: dict
+    names: list[str]
+    initial_weights: dict[str, float]
+    updates: int
+
+
+def training_arguments(config: Config) -> TrainingArguments:
+    """Hugging Face ``TrainingArguments`` from the config's ``training`` section, with moemix's defaults."""
+    kwargs = TRAINING_DEFAULTS | dict(config.training)
+    kwargs["output_dir"] = config.output_dir
+    kwargs.setdefault("seed", config.seed)
+    if kwargs.get("remove_unused_columns"):
+        raise ConfigError("training.remove_unused_columns: must be false (batches carry dataset ids)")
+    try:
+        return TrainingArguments(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"training: {str(err).splitlines()[0]}") from None
+
+
+def _texts(config: Config):
+    """Every message text of the training splits: what a ``builtin`` tokenizer is trained on."""
+    for ds in config.datasets:
+        train, _ = split_records(ds, config.seed)
+        for messages in iter_messages(ds, train):
+            for message in messages:
+                yield message["content"]
+
+
+def run_training(config: Config) -> RunResult:
+    """Train with dynamic data mixing and write ``mixture.jsonl`` and ``metrics.json`` in the run folder.
+
+    Raises:
+        MoemixError: for bad data, config or model (before anything is trained).
+    """
+    started = time.perf_counter()
+    transformers.set_seed(config.seed)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    args = training_arguments(config)
+    tokenizer = build_tokenizer(config.model, lambda: _texts(config))
+
+    names = [ds.name for ds in config.datasets]
+    train_splits: list[TokenizedSplit] = []
+    dev_splits: list[TokenizedSplit] = []
+    for ds in config.datasets:
+        train, dev = load_splits(ds, tokenizer, config.max_length, config.seed)
+        train_splits.append(train)
+        dev_splits.append(dev)
+
+    model = load_model(config.model, tokenizer)
+    mixing = dataclasses.asdict(config.mixing)
+    policy_state = {"name": mixing["policy"]}
+    weights_by_name = mixing["weights"]
+    weights = None if weights_by_name is None else [weights_by_name[name] for name in names]
+    if mixing["policy"] == "dynamic":
+        policy_state |= {"eta": mixing["eta"], "c": mixing["c"], "weights": weights}
+    elif mixing["policy"] == "static":
+        policy_state |= {"weights": weights}
+    policy = from_state(policy_state)
+    initial = policy.initial_weights(len(names))
+
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    num_samples = args.max_steps * per_step if args.max_steps > 0 else sum(len(s) for s in train_splits)
+    sampler = MixtureSampler([len(s) for s in train_splits], initial, seed=config.seed, num_samples=num_samples)
+    collator = MixtureCollator(pad_token_id=tokenizer.pad_token_id)
+
+    probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
+    probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
+    eval_batches = {
+        name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, collator))
+        for name, dev in zip(names, dev_splits)
+    }
+
+    log_path = out / "mixture.jsonl"
+    log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log
+    callback = MixingCallback(names, policy, sampler, probe, config.mixing.interval, log_path, config.mixing.layer)
+    trainer = MixtureTrainer(
+        model=model,
+        args=args,
+        train_dataset=MixtureDataset(train_splits),
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[callback],
+        mixture_sampler=sampler,
+        num_datasets=len(names),
+    )
+    initial_loss = dev_losses(model, eval_batches)
+    train_output = trainer.train()
+    final_loss = dev_losses(model, eval_batches)
+
+    final_weights = sampler.weights
+    tokens = trainer.tokens_seen.cpu().tolist()
+    metrics = {f"eval/{name}/loss": final_loss[name] for name in names}
+    metrics |= {f"eval_initial/{name}/loss": initial_loss[name] for name in names}
+    metrics |= {
+        "eval/mean_loss": float(np.mean([final_loss[n] for n in names])),
+        "weights": {name: float(w) for name, w in zip(names, final_weights)},
+        "tokens_seen": {name: int(t) for name, t in zip(names, tokens)},
+        "draws": {name: int(c) for name, c in zip(names, sampler.counts)},
+        "train_loss": float(train_output.training_loss),
+        "global_step": int(trainer.state.global_step),
+        "updates": len(callback.history),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+    }
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(out / "model"))
+        write_json_atomic(
+            out / "mixture_state.json",
+            {"names": names, "policy": policy.state_dict(), "sampler": sampler.state_dict(), "history": callback.history},
+        )
+        write_json_atomic(out / "metrics.json", metrics)
+    return RunResult(out, metrics, names, {n: float(w) for n, w in zip(names, initial)}, len(callback.history))
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' info chatter off the console; warnings still show."""
+    transformers.logging.set_verbosity_warning()
+    logging.getLogger("datasets").setLevel(logging.WARNING)

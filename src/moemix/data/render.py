@@ -29,7 +29,8 @@ def assistant_spans(tokenizer, messages: list[dict[str, str]]) -> tuple[str, lis
     for i, message in enumerate(messages):
         if message["role"] != "assistant":
             continue
-        start = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True)
+        # transformers refuses to render an empty conversation; its render is the empty string.
+        start = tokenizer.apply_chat_template(messages[:i], tokenize=False, add_generation_prompt=True) if i else ""
         end = tokenizer.apply_chat_template(messages[: i + 1], tokenize=False)
         if not (full.startswith(start) and full.startswith(end) and len(start) <= len(end)):
             raise DataError(

@@ -1,0 +1,7 @@
+"""Helpers that moemix's tests and users' own tests share."""
+
+from __future__ import annotations
+
+from moemix.testing.models import TINY_ARCHS, tiny_moe
+
+__all__ = ["TINY_ARCHS", "tiny_moe"]

@@ -89,7 +89,7 @@ def tokenize_split(
         DataError: if no usable example remains.
     """
     out = TokenizedSplit(name)
-    for messages in tqdm(iter_messages(ds, records), total=len(records), desc=f"tokenize {name}", leave=False):
+    for messages in tqdm(iter_messages(ds, records), total=len(records), desc=f"tokenize {name}", leave=False, disable=None):
         ids, labels = tokenize_conversation(tokenizer, messages, max_length)
         if not np.any(labels != IGNORE_INDEX):
             out.truncated_away += 1

@@ -1,7 +1,7 @@
 """Hugging Face Trainer integration: the only place where data, routing and mixing meet."""
 
 from moemix.train.callback import MixingCallback, probe_loads
-from moemix.train.run import RunResult, run_training
+from moemix.train.run import PreparedRun, RunResult, prepare_run, run_training
 from moemix.train.trainer import MixtureTrainer
 
-__all__ = ["MixingCallback", "MixtureTrainer", "RunResult", "probe_loads", "run_training"]
+__all__ = ["MixingCallback", "MixtureTrainer", "PreparedRun", "RunResult", "prepare_run", "probe_loads", "run_training"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 import transformers
 from transformers import TrainingArguments
 
@@ -43,6 +43,8 @@ class RunResult:
 def training_arguments(config: Config) -> TrainingArguments:
     """Hugging Face ``TrainingArguments`` from the config's ``training`` section, with moemix's defaults."""
     kwargs = TRAINING_DEFAULTS | dict(config.training)
+    if not torch.cuda.is_available():
+        kwargs.setdefault("dataloader_pin_memory", False)  # pinning needs an accelerator; avoids torch's warning
     kwargs["output_dir"] = config.output_dir
     kwargs.setdefault("seed", config.seed)
     if kwargs.get("remove_unused_columns"):
@@ -62,8 +64,54 @@ def _texts(config: Config):
                 yield message["content"]
 
 
-def run_training(config: Config) -> RunResult:
-    """Train with dynamic data mixing and write ``mixture.jsonl`` and ``metrics.json`` in the run folder.
+@dataclass
+class PreparedRun:
+    """Everything built for a run, before training: add callbacks to ``trainer`` here, then ``train()``."""
+
+    config: Config
+    trainer: MixtureTrainer
+    sampler: MixtureSampler
+    callback: MixingCallback
+    names: list[str]
+    initial_weights: np.ndarray
+    eval_batches: dict[str, list]
+    started: float
+
+    def train(self) -> RunResult:
+        """Train, then write ``metrics.json``, ``mixture_state.json`` and the model into the run folder."""
+        trainer, names, out = self.trainer, self.names, Path(self.config.output_dir)
+        initial_loss = dev_losses(trainer.model, self.eval_batches)
+        train_output = trainer.train()
+        final_loss = dev_losses(trainer.model, self.eval_batches)
+        tokens = trainer.tokens_seen.cpu().tolist()
+        metrics = {f"eval/{name}/loss": final_loss[name] for name in names}
+        metrics |= {f"eval_initial/{name}/loss": initial_loss[name] for name in names}
+        metrics |= {
+            "eval/mean_loss": float(np.mean([final_loss[n] for n in names])),
+            "weights": {name: float(w) for name, w in zip(names, self.sampler.weights)},
+            "tokens_seen": {name: int(t) for name, t in zip(names, tokens)},
+            "draws": {name: int(c) for name, c in zip(names, self.sampler.counts)},
+            "train_loss": float(train_output.training_loss),
+            "global_step": int(trainer.state.global_step),
+            "updates": len(self.callback.history),
+            "wall_time_s": round(time.perf_counter() - self.started, 2),
+        }
+        if trainer.is_world_process_zero():
+            trainer.save_model(str(out / "model"))
+            state = {
+                "names": names,
+                "policy": self.callback.policy.state_dict(),
+                "sampler": self.sampler.state_dict(),
+                "history": self.callback.history,
+            }
+            write_json_atomic(out / "mixture_state.json", state)
+            write_json_atomic(out / "metrics.json", metrics)
+        initial = {n: float(w) for n, w in zip(names, self.initial_weights)}
+        return RunResult(out, metrics, names, initial, len(self.callback.history))
+
+
+def prepare_run(config: Config) -> PreparedRun:
+    """Build tokenizer, data, model, sampler, Trainer and the mixing callback from a config.
 
     Raises:
         MoemixError: for bad data, config or model (before anything is trained).
@@ -84,15 +132,7 @@ def run_training(config: Config) -> RunResult:
         dev_splits.append(dev)
 
     model = load_model(config.model, tokenizer)
-    mixing = dataclasses.asdict(config.mixing)
-    policy_state = {"name": mixing["policy"]}
-    weights_by_name = mixing["weights"]
-    weights = None if weights_by_name is None else [weights_by_name[name] for name in names]
-    if mixing["policy"] == "dynamic":
-        policy_state |= {"eta": mixing["eta"], "c": mixing["c"], "weights": weights}
-    elif mixing["policy"] == "static":
-        policy_state |= {"weights": weights}
-    policy = from_state(policy_state)
+    policy = from_state(_policy_state(config, names))
     initial = policy.initial_weights(len(names))
 
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
@@ -120,32 +160,27 @@ def run_training(config: Config) -> RunResult:
         mixture_sampler=sampler,
         num_datasets=len(names),
     )
-    initial_loss = dev_losses(model, eval_batches)
-    train_output = trainer.train()
-    final_loss = dev_losses(model, eval_batches)
+    return PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)
 
-    final_weights = sampler.weights
-    tokens = trainer.tokens_seen.cpu().tolist()
-    metrics = {f"eval/{name}/loss": final_loss[name] for name in names}
-    metrics |= {f"eval_initial/{name}/loss": initial_loss[name] for name in names}
-    metrics |= {
-        "eval/mean_loss": float(np.mean([final_loss[n] for n in names])),
-        "weights": {name: float(w) for name, w in zip(names, final_weights)},
-        "tokens_seen": {name: int(t) for name, t in zip(names, tokens)},
-        "draws": {name: int(c) for name, c in zip(names, sampler.counts)},
-        "train_loss": float(train_output.training_loss),
-        "global_step": int(trainer.state.global_step),
-        "updates": len(callback.history),
-        "wall_time_s": round(time.perf_counter() - started, 2),
-    }
-    if trainer.is_world_process_zero():
-        trainer.save_model(str(out / "model"))
-        write_json_atomic(
-            out / "mixture_state.json",
-            {"names": names, "policy": policy.state_dict(), "sampler": sampler.state_dict(), "history": callback.history},
-        )
-        write_json_atomic(out / "metrics.json", metrics)
-    return RunResult(out, metrics, names, {n: float(w) for n, w in zip(names, initial)}, len(callback.history))
+
+def _policy_state(config: Config, names: list[str]) -> dict:
+    """The policy's constructor arguments from the config's mixing section, weights in dataset order."""
+    mixing = config.mixing
+    weights = None if mixing.weights is None else [mixing.weights[name] for name in names]
+    if mixing.policy == "dynamic":
+        return {"name": "dynamic", "eta": mixing.eta, "c": mixing.c, "weights": weights}
+    if mixing.policy == "static":
+        return {"name": "static", "weights": weights}
+    return {"name": mixing.policy}
+
+
+def run_training(config: Config) -> RunResult:
+    """Train with dynamic data mixing; writes ``mixture.jsonl``, ``metrics.json`` and the model in the run folder.
+
+    Raises:
+        MoemixError: for bad data, config or model (before anything is trained).
+    """
+    return prepare_run(config).train()
 
 
 def quiet_libraries() -> None:

@@ -14,6 +14,7 @@ from transformers import TrainingArguments
 
 from moemix.config import Config
 from moemix.data.load import TokenizedSplit, iter_messages, load_splits, split_records
+from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
 from moemix.data.sampler import MixtureSampler
 from moemix.errors import ConfigError
@@ -135,10 +136,19 @@ def prepare_run(config: Config) -> PreparedRun:
     policy = from_state(_policy_state(config, names))
     initial = policy.initial_weights(len(names))
 
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    num_samples = args.max_steps * per_step if args.max_steps > 0 else sum(len(s) for s in train_splits)
-    sampler = MixtureSampler([len(s) for s in train_splits], initial, seed=config.seed, num_samples=num_samples)
+    sampler = MixtureSampler([len(s) for s in train_splits], initial, seed=config.seed)
     collator = MixtureCollator(pad_token_id=tokenizer.pad_token_id)
+    feed = MixtureFeed(
+        sampler,
+        MixtureDataset(train_splits),
+        collator,
+        batch_size=args.per_device_train_batch_size,
+        world_size=args.world_size,
+        rank=args.process_index,
+    )
+    # Tickets only pace the Trainer's loop (an "epoch" is one pass's worth of draws); the feed picks the data.
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    tickets = args.max_steps * per_step if args.max_steps > 0 else sum(len(s) for s in train_splits)
 
     probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
     probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
@@ -153,11 +163,11 @@ def prepare_run(config: Config) -> PreparedRun:
     trainer = MixtureTrainer(
         model=model,
         args=args,
-        train_dataset=MixtureDataset(train_splits),
-        data_collator=collator,
+        train_dataset=TicketDataset(tickets),
+        data_collator=collate_tickets,
         processing_class=tokenizer,
         callbacks=[callback],
-        mixture_sampler=sampler,
+        feed=feed,
         num_datasets=len(names),
     )
     return PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)

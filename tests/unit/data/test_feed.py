@@ -16,7 +16,7 @@ def _dataset(sizes):
     return MixtureDataset(splits)
 
 
-def _feeds(world, batch, sizes=(11, 7, 5), seed=4):
+def _feeds(world, batch, sizes=(60, 50, 50), seed=4):
     dataset = _dataset(sizes)
     feeds = []
     for rank in range(world):
@@ -40,7 +40,7 @@ def test_union_of_ranks_equals_single_process():
         one = [x for b in single.next_step(2) for x in _examples(b)]
         per_rank = [[x for b in feed.next_step(2) for x in _examples(b)] for feed in pair]
         assert sorted(one) == sorted(per_rank[0] + per_rank[1])
-        assert not set(per_rank[0]) & set(per_rank[1])
+        assert not set(per_rank[0]) & set(per_rank[1])  # no dataset wraps into a second epoch here
         # Interleaving: micro-batch m of rank r holds global positions (m*W + r)*B ... + B.
         assert one[:2] == per_rank[0][:2] and one[2:4] == per_rank[1][:2]
     assert pair[0].steps[-1]["weights_sha"] == pair[1].steps[-1]["weights_sha"] == single.steps[-1]["weights_sha"]

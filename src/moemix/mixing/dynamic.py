@@ -123,10 +123,18 @@ def dynamic_update(weights: np.ndarray, loads: np.ndarray, eta: float = 10.0, c:
     check_params(eta, c)
     probs = normalise_loads(loads)
     w = check_weights(weights, n=probs.shape[0])
-    n = w.size
-    # log 0 = -inf keeps a zero weight at zero before smoothing, as softmax(log w + ...) implies.
+    return exponentiated_update(w, mean_distances(probs), eta, c)
+
+
+def exponentiated_update(weights: np.ndarray, scores: np.ndarray, eta: float, c: float) -> np.ndarray:
+    """``a = softmax(log w + eta * scores)``, then ``(1 - c) a + c / n``, renormalised.
+
+    The step shared by the paper's update and the policies built on it (other distances, embeddings,
+    reference loss). A zero weight stays zero before smoothing (log 0 = -inf).
+    """
+    n = weights.size
     with np.errstate(divide="ignore"):
-        logits = np.log(w) + eta * mean_distances(probs)
+        logits = np.log(weights) + eta * np.asarray(scores, dtype=np.float64)
     logits -= logits.max()
     a = np.exp(logits)
     a /= a.sum()

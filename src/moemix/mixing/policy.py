@@ -1,53 +1,72 @@
-"""Mixing policies behind one small interface: initial weights, an update from gate loads, JSON state."""
+"""Mixing policies behind one small interface: initial weights, an update from signals, JSON state.
+
+Pure: arrays in, arrays out; no torch, no files. Each policy's state is a dataclass whose fields round-trip
+through JSON (``state_dict`` / ``from_state``), so a policy can be replayed on a logged ``mixture.jsonl``.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from moemix.errors import MixingError
-from moemix.mixing.dynamic import check_params, check_weights, dynamic_update
+from moemix.mixing.distances import CRITERIA, DISTANCES, summarise_distances
+from moemix.mixing.dynamic import check_params, check_weights, exponentiated_update, normalise_loads
+from moemix.mixing.signals import Signals
 
 
 class MixingPolicy(Protocol):
-    """What the trainer needs from a policy. Arrays in, arrays out; no torch, no files."""
+    """What the trainer needs from a policy."""
 
     name: str
+    needs: ClassVar[frozenset[str]]
+    """Signals the policy reads: a subset of {"loads", "dev_loss", "train_loss"}."""
 
     def initial_weights(self, n: int) -> np.ndarray:
         """Sampling weights before the first update, shape (n,), summing to 1."""
 
-    def update(self, weights: np.ndarray, loads: np.ndarray) -> np.ndarray:
-        """New weights from the current ones and the (n, N) expert counts of the last window."""
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        """New weights from the current ones and the window's signals."""
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state, enough to rebuild the policy with ``from_state``."""
 
 
+def _uniform(n: int) -> np.ndarray:
+    return np.full(n, 1.0 / n)
+
+
+class _Stateless:
+    """``state_dict`` from the dataclass fields, with the policy's name."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name} | {k: v for k, v in asdict(self).items() if k != "name"}
+
+
 @dataclass
-class UniformPolicy:
+class UniformPolicy(_Stateless):
     """Every dataset drawn with probability 1/n, always (the paper's first baseline)."""
 
     name: str = field(default="uniform", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def initial_weights(self, n: int) -> np.ndarray:
-        return np.full(n, 1.0 / n)
+        return _uniform(n)
 
-    def update(self, weights: np.ndarray, loads: np.ndarray) -> np.ndarray:
-        return self.initial_weights(len(weights))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name}
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        return _uniform(len(weights))
 
 
 @dataclass
-class StaticPolicy:
-    """Fixed weights given by the user; updates leave them unchanged."""
+class StaticPolicy(_Stateless):
+    """Fixed weights given by the user (the config or a file); updates leave them unchanged."""
 
     weights: list[float]
     name: str = field(default="static", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         check_weights(self.weights, what="mixing.weights")
@@ -55,46 +74,246 @@ class StaticPolicy:
     def initial_weights(self, n: int) -> np.ndarray:
         return check_weights(self.weights, n=n, what="mixing.weights").copy()
 
-    def update(self, weights: np.ndarray, loads: np.ndarray) -> np.ndarray:
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
         return self.initial_weights(len(weights))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weights": list(self.weights)}
 
 
 @dataclass
-class DynamicPolicy:
-    """The paper's update (see :func:`moemix.mixing.dynamic_update`), uniform start or given weights."""
+class DataSizePolicy(_Stateless):
+    """Weights proportional to each dataset's size (examples or tokens), fixed for the run."""
+
+    sizes: list[float]
+    by: str = "examples"
+    name: str = field(default="datasize", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.by not in ("examples", "tokens"):
+            raise MixingError(f"mixing.datasize_by: must be examples or tokens, got {self.by!r}")
+        if not self.sizes or min(self.sizes) <= 0:
+            raise MixingError("datasize policy: every dataset needs a positive size")
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        sizes = np.asarray(self.sizes, dtype=np.float64)
+        if sizes.size != n:
+            raise MixingError(f"datasize policy: {sizes.size} sizes for {n} datasets")
+        return sizes / sizes.sum()
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        return self.initial_weights(len(weights))
+
+
+@dataclass
+class RandomPolicy(_Stateless):
+    """Fresh random weights (flat Dirichlet) at every update, seeded by (seed, step): the paper's baseline."""
+
+    seed: int = 0
+    name: str = field(default="random", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        return _uniform(n)
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        return np.random.default_rng([self.seed, signals.step]).dirichlet(np.ones(len(weights)))
+
+
+@dataclass
+class CyclePolicy:
+    """All weight on one dataset per update window, round-robin: 0, 1, ..., n-1, 0, ..."""
+
+    updates: int = 0
+    name: str = field(default="cycle", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        return np.eye(n)[0]
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        self.updates += 1
+        return np.eye(len(weights))[self.updates % len(weights)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "updates": self.updates}
+
+
+@dataclass
+class SequentialPolicy:
+    """One dataset after another, in config order, each for ``span`` update windows (the last one stays)."""
+
+    span: int = 1
+    updates: int = 0
+    name: str = field(default="sequential", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.span < 1:
+            raise MixingError(f"sequential policy: span must be >= 1, got {self.span}")
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        return np.eye(n)[0]
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        self.updates += 1
+        return np.eye(len(weights))[min(self.updates // self.span, len(weights) - 1)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "span": self.span, "updates": self.updates}
+
+
+@dataclass
+class DynamicPolicy(_Stateless):
+    """The paper's update, with the variants its open questions ask about.
+
+    ``distance`` (l2, cosine, js) between normalised gate loads and ``criterion`` (mean, min, max) summarising
+    a dataset's distance to the others; l2 + mean is the paper's :func:`dynamic_update`.
+    """
 
     eta: float = 10.0
     c: float = 0.05
     weights: list[float] | None = None
+    distance: str = "l2"
+    criterion: str = "mean"
     name: str = field(default="dynamic", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset({"loads"})
 
     def __post_init__(self) -> None:
         check_params(self.eta, self.c)
         if self.weights is not None:
             check_weights(self.weights, what="mixing.weights")
+        if self.distance not in DISTANCES:
+            raise MixingError(f"mixing.distance: unknown distance {self.distance!r}; choose one of {', '.join(DISTANCES)}")
+        if self.criterion not in CRITERIA:
+            raise MixingError(f"mixing.criterion: unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
 
     def initial_weights(self, n: int) -> np.ndarray:
         if self.weights is None:
-            return np.full(n, 1.0 / n)
+            return _uniform(n)
         return check_weights(self.weights, n=n, what="mixing.weights").copy()
 
-    def update(self, weights: np.ndarray, loads: np.ndarray) -> np.ndarray:
-        return dynamic_update(weights, loads, eta=self.eta, c=self.c)
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        probs = normalise_loads(signals.require("loads", self.name))
+        w = check_weights(weights, n=probs.shape[0])
+        return exponentiated_update(w, summarise_distances(probs, self.distance, self.criterion), self.eta, self.c)
+
+
+@dataclass
+class EmbeddingPolicy(_Stateless):
+    """The dynamic update with each dataset represented by a fixed vector (e.g. its mean sentence embedding).
+
+    It asks whether the routing signal matters: the same update, fed a representation that never changes
+    with the model.
+    """
+
+    vectors: list[list[float]]
+    eta: float = 10.0
+    c: float = 0.05
+    distance: str = "cosine"
+    criterion: str = "mean"
+    name: str = field(default="embedding", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        check_params(self.eta, self.c)
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        return _uniform(n)
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        scores = summarise_distances(np.asarray(self.vectors, dtype=np.float64), self.distance, self.criterion)
+        return exponentiated_update(check_weights(weights), scores, self.eta, self.c)
+
+
+@dataclass
+class RefLossPolicy(_Stateless):
+    """Reference-loss mixing (DoReMi-style, the paper's baseline): weight follows the excess dev loss.
+
+    ``a = softmax(log w + eta * max(dev_loss - reference, 0))``, smoothed with ``c`` like the dynamic update.
+    """
+
+    reference: list[float]
+    eta: float = 1.0
+    c: float = 0.05
+    name: str = field(default="refloss", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset({"dev_loss"})
+
+    def __post_init__(self) -> None:
+        check_params(self.eta, self.c)
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        if len(self.reference) != n:
+            raise MixingError(f"refloss policy: {len(self.reference)} reference losses for {n} datasets")
+        return _uniform(n)
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        excess = np.maximum(signals.require("dev_loss", self.name) - np.asarray(self.reference), 0.0)
+        return exponentiated_update(check_weights(weights), excess, self.eta, self.c)
+
+
+@dataclass
+class OnlineDataMixingPolicy:
+    """Online data mixing as a multi-armed bandit (EXP3 with smoothed importance-weighted rewards).
+
+    Following Albalak et al. (2023): each dataset is an arm, its reward the training loss it produced,
+    divided by its sampling probability (importance weighting) and smoothed with ``alpha``; the exploration
+    rate is ``eps_t = min(1/n, sqrt(ln n / (n t)))`` and ``pi = (1 - n eps_t) softmax(eps_{t-1} R) + eps_t``.
+    Updates once per window, on the window's mean training loss per dataset.
+    """
+
+    alpha: float = 0.9
+    rewards: list[float] | None = None
+    updates: int = 0
+    name: str = field(default="odm", init=False)
+    needs: ClassVar[frozenset[str]] = frozenset({"train_loss"})
+
+    def initial_weights(self, n: int) -> np.ndarray:
+        return _uniform(n)
+
+    @staticmethod
+    def _eps(n: int, t: int) -> float:
+        return min(1.0 / n, math.sqrt(math.log(n) / (n * max(t, 1))))
+
+    def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
+        n = len(weights)
+        loss = signals.require("train_loss", self.name)
+        rewards = np.zeros(n) if self.rewards is None else np.asarray(self.rewards, dtype=np.float64)
+        seen = np.isfinite(loss)
+        probs = np.maximum(np.asarray(weights, dtype=np.float64), 1e-12)
+        rewards[seen] = self.alpha * rewards[seen] + (1 - self.alpha) * loss[seen] / probs[seen]
+        self.updates += 1
+        eps_prev, eps = self._eps(n, self.updates), self._eps(n, self.updates + 1)
+        logits = eps_prev * rewards
+        logits -= logits.max()
+        soft = np.exp(logits) / np.exp(logits).sum()
+        new = (1 - n * eps) * soft + eps
+        self.rewards = rewards.tolist()
+        return new / new.sum()
 
     def state_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"name": self.name}
+        return {"name": self.name, "alpha": self.alpha, "rewards": self.rewards, "updates": self.updates}
 
 
-POLICIES: dict[str, type] = {"uniform": UniformPolicy, "static": StaticPolicy, "dynamic": DynamicPolicy}
+POLICIES: dict[str, type] = {
+    "uniform": UniformPolicy,
+    "static": StaticPolicy,
+    "datasize": DataSizePolicy,
+    "random": RandomPolicy,
+    "cycle": CyclePolicy,
+    "sequential": SequentialPolicy,
+    "dynamic": DynamicPolicy,
+    "embedding": EmbeddingPolicy,
+    "refloss": RefLossPolicy,
+    "odm": OnlineDataMixingPolicy,
+}
 
 
 def from_state(state: dict[str, Any]) -> MixingPolicy:
-    """Rebuild a policy from its ``state_dict`` (or from a config's mixing section with a ``name``)."""
+    """Rebuild a policy from its ``state_dict`` (or from constructor arguments with a ``name``)."""
     state = dict(state)
     name = state.pop("name", None)
     if name not in POLICIES:
         raise MixingError(f"mixing.policy: unknown policy {name!r}; choose one of {', '.join(POLICIES)}")
-    return POLICIES[name](**state)
+    try:
+        return POLICIES[name](**state)
+    except TypeError as err:
+        raise MixingError(f"mixing.policy {name}: {err}") from None

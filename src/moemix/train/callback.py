@@ -11,30 +11,36 @@ from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from moemix.data.sampler import MixtureSampler
-from moemix.mixing import MixingPolicy, normalise_loads, pairwise_l2
-from moemix.routing import expert_counts
+from moemix.mixing import MixingPolicy, Signals, normalise_loads, pairwise_l2
+from moemix.routing import expert_counts, select_moe_layer
+from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.train.files import append_jsonl
 
 
 @torch.no_grad()
 def probe_loads(model: torch.nn.Module, probe_batches: Sequence[list], layer: str | int = "last") -> np.ndarray:
-    """Expert counts of the chosen MoE layer per dataset over fixed dev batches: (n, num_experts) int64."""
+    """Expert counts of the chosen MoE layer per dataset over fixed dev batches: (n, num_experts) int64.
+
+    In a multi-process run each rank probes every W-th batch and the counts are summed over ranks: the
+    result equals a single process's, at 1/W of the cost.
+    """
+    rank, world = rank_and_world()
     device = next(model.parameters()).device
+    num_experts = select_moe_layer(model, layer).num_experts
     was_training = model.training
     model.eval()
     try:
         rows = []
         for batches in probe_batches:
-            total = None
-            for batch in batches:
-                counts = expert_counts(
+            total = torch.zeros(num_experts, dtype=torch.long, device=device)
+            for batch in batches[rank::world]:
+                total += expert_counts(
                     model, batch["input_ids"].to(device), batch["attention_mask"].to(device), layer=layer
                 ).sum(dim=0)
-                total = counts if total is None else total + counts
             rows.append(total.cpu().numpy().astype(np.int64))
     finally:
         model.train(was_training)
-    return np.stack(rows)
+    return all_reduce_sum(np.stack(rows))
 
 
 class MixingCallback(TrainerCallback):
@@ -79,7 +85,8 @@ class MixingCallback(TrainerCallback):
         """Probe the model, compute the new weights, apply them and log the update."""
         loads = probe_loads(model, self.probe_batches, self.layer)
         probs = normalise_loads(loads)
-        weights = self.policy.update(self.sampler.weights, loads)
+        weights = self.policy.update(self.sampler.weights, Signals(step=int(step), loads=loads))
+        assert_same_across_ranks(weights, f"mixture weights at step {step}")
         self.sampler.set_weights(weights)
         record = {
             "step": int(step),

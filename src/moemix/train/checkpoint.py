@@ -1,0 +1,124 @@
+"""Mixture state in every checkpoint, and exact resume.
+
+Beside each Hugging Face ``checkpoint-N`` folder moemix writes ``moemix_state.json`` (temporary file, fsync,
+rename) after the Trainer has finished writing the checkpoint, so its presence marks a complete checkpoint:
+``--resume_from_checkpoint true`` takes the newest complete one, never a half-written folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from moemix.config import Config
+from moemix.data.feed import MixtureFeed
+from moemix.errors import MoemixError
+from moemix.train.files import append_jsonl, read_jsonl, write_json_atomic
+
+STATE_FILE = "moemix_state.json"
+STATE_VERSION = 1
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def fingerprint(config: Config) -> dict[str, Any]:
+    """What must not change on resume: the datasets, the sampler seed and the mixing config."""
+    return {
+        "datasets": [dataclasses.asdict(ds) for ds in config.datasets],
+        "seed": config.seed,
+        "mixing": dataclasses.asdict(config.mixing),
+    }
+
+
+def changes(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths whose values differ between two fingerprints, e.g. ``mixing.eta: 10.0 -> 5.0``."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changes(a, b, f"{path}.")
+        elif a != b:
+            out.append(f"{path}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-N`` folders that hold a moemix state file, oldest first."""
+    found = []
+    for path in Path(output_dir).glob("checkpoint-*"):
+        match = _CHECKPOINT.match(path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(value: Any, output_dir: str | Path) -> Path | None:
+    """The checkpoint to resume from: ``true`` means the newest complete one in ``output_dir``.
+
+    Raises:
+        MoemixError: if there is none, or the given folder is not a complete moemix checkpoint.
+    """
+    if value in (None, False, "false", ""):
+        return None
+    if value is True or value == "true":
+        found = complete_checkpoints(output_dir)
+        if not found:
+            raise MoemixError(f"--resume_from_checkpoint true: no complete checkpoint in {output_dir}")
+        return found[-1]
+    path = Path(value)
+    if not (path / STATE_FILE).is_file():
+        raise MoemixError(f"--resume_from_checkpoint {path}: not a complete moemix checkpoint (no {STATE_FILE})")
+    return path
+
+
+def load_state(checkpoint: Path) -> dict[str, Any]:
+    """Read a checkpoint's moemix state."""
+    return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def truncate_log(path: Path, last_step: int) -> None:
+    """Keep only the records up to ``last_step`` (what the checkpoint had seen); rewrite atomically."""
+    if not path.is_file():
+        return
+    kept = [r for r in read_jsonl(path) if r["step"] <= last_step]
+    tmp = path.with_name(f".{path.name}.resume")
+    tmp.unlink(missing_ok=True)
+    for record in kept:
+        append_jsonl(tmp, record)
+    if kept:
+        tmp.replace(path)
+    else:
+        path.unlink()
+
+
+class CheckpointCallback(TrainerCallback):
+    """Writes the mixture state beside every checkpoint and, if asked, each step's draws to a log.
+
+    Args:
+        state_fn: returns the JSON state to save (policy, sampler, history, ...).
+        feed: the run's feed; its recorded draws are flushed to ``draw_log`` at every step end.
+        draw_log: ``RUN/draws.jsonl`` (``draws.rank{r}.jsonl`` on rank r > 0 of a multi-process run).
+    """
+
+    def __init__(self, state_fn, feed: MixtureFeed, draw_log: Path | None = None):
+        self.state_fn = state_fn
+        self.feed = feed
+        self.draw_log = draw_log
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.draw_log is not None and self.feed.steps:
+            for record in self.feed.steps:
+                append_jsonl(self.draw_log, {"step": state.global_step, "rank": self.feed.rank, **record})
+            self.feed.steps.clear()
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_json_atomic(folder / STATE_FILE, {"version": STATE_VERSION, "step": state.global_step} | self.state_fn())
+        return control

@@ -1,0 +1,51 @@
+"""The little moemix needs from torch.distributed: sum routing counts over ranks, check ranks agree.
+
+Nothing here launches or configures processes: that is torchrun's, accelerate's or DeepSpeed's job, through
+Hugging Face ``TrainingArguments``. Without an initialised process group every function is the identity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of the default process group, ``(0, 1)`` without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _device() -> torch.device:
+    # NCCL reduces CUDA tensors only; gloo reduces CPU tensors.
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sum(counts: np.ndarray) -> np.ndarray:
+    """Sum an integer array over all ranks (every rank gets the sum)."""
+    if rank_and_world()[1] == 1:
+        return counts
+    tensor = torch.as_tensor(np.ascontiguousarray(counts), dtype=torch.int64, device=_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.cpu().numpy()
+
+
+def assert_same_across_ranks(values: np.ndarray, what: str) -> None:
+    """Raise on every rank if any rank holds different ``values`` (compared bit for bit).
+
+    Raises:
+        RuntimeError: naming the ranks that disagree, so that no rank trains on with other weights.
+    """
+    rank, world = rank_and_world()
+    if world == 1:
+        return
+    mine = torch.as_tensor(np.ascontiguousarray(values, dtype=np.float64), device=_device())
+    gathered = [torch.empty_like(mine) for _ in range(world)]
+    dist.all_gather(gathered, mine)
+    differ = [r for r, other in enumerate(gathered) if not torch.equal(other, gathered[0])]
+    if differ:
+        raise RuntimeError(f"{what} differ between ranks: rank(s) {differ} disagree with rank 0; stopping")

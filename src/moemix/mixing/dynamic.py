@@ -13,6 +13,8 @@ from moemix.errors import MixingError
 # Rows of the distance matrix computed at once: bounds the temporary (block x n) arrays, so that
 # 10,000 datasets need a few hundred MB at most, never an n x n x N difference array.
 _BLOCK_ROWS = 1024
+# From this many datasets on, Gram products run in float32 (see mean_distances).
+_FLOAT32_FROM = 4096
 
 
 def normalise_loads(loads: np.ndarray) -> np.ndarray:
@@ -67,14 +69,30 @@ def pairwise_l2(points: np.ndarray, rows: slice | None = None) -> np.ndarray:
 def mean_distances(points: np.ndarray) -> np.ndarray:
     """D_i: the mean over j of ``||p_i - p_j||_2``, the zero self-distance included (divides by n).
 
-    Computed in row blocks so memory stays O(block x n).
+    The distance matrix is symmetric, so only the blocks j >= i are computed, each adding its row sums to
+    block i and its column sums to block j: half the work, memory O(block x block). From a few thousand
+    datasets on, the Gram products run in float32 (distances of probability vectors change by ~1e-8,
+    nothing against eta * D) and the squared norms stay float64.
     """
+    points = np.asarray(points, dtype=np.float64)
     n = points.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    for start in range(0, n, _BLOCK_ROWS):
-        rows = slice(start, min(start + _BLOCK_ROWS, n))
-        out[rows] = pairwise_l2(points, rows).sum(axis=1) / n
-    return out
+    sq = np.einsum("ij,ij->i", points, points)
+    gram_points = points.astype(np.float32) if n >= _FLOAT32_FROM else points
+    sums = np.zeros(n, dtype=np.float64)
+    for i0 in range(0, n, _BLOCK_ROWS):
+        i1 = min(i0 + _BLOCK_ROWS, n)
+        for j0 in range(i0, n, _BLOCK_ROWS):
+            j1 = min(j0 + _BLOCK_ROWS, n)
+            d2 = sq[i0:i1, None] + sq[None, j0:j1] - 2.0 * (gram_points[i0:i1] @ gram_points[j0:j1].T)
+            np.maximum(d2, 0.0, out=d2)
+            dist = np.sqrt(d2, out=d2)
+            if i0 == j0:
+                np.fill_diagonal(dist, 0.0)
+                sums[i0:i1] += dist.sum(axis=1)
+            else:
+                sums[i0:i1] += dist.sum(axis=1)
+                sums[j0:j1] += dist.sum(axis=0)
+    return sums / n
 
 
 def check_weights(weights: np.ndarray, n: int | None = None, what: str = "weights") -> np.ndarray:

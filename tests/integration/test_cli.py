@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from moemix.cli import main
-from moemix.train.files import read_jsonl
+from moemix.files import read_jsonl
 
 SMALL = """
 max_length: 192

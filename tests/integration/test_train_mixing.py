@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 
 from moemix.config import load_config
 from moemix.train import prepare_run
-from moemix.train.files import read_jsonl
+from moemix.files import read_jsonl
 
 CONFIG = """
 seed: 3

@@ -14,7 +14,7 @@ from moemix.data.sampler import MixtureSampler
 from moemix.mixing import MixingPolicy, Signals, normalise_loads, pairwise_l2
 from moemix.routing import expert_counts, select_moe_layer
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
-from moemix.train.files import append_jsonl
+from moemix.files import append_jsonl
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ from transformers import TrainerCallback
 from moemix.config import Config
 from moemix.data.feed import MixtureFeed
 from moemix.errors import MoemixError
-from moemix.train.files import append_jsonl, read_jsonl, write_json_atomic
+from moemix.files import append_jsonl, read_jsonl, write_json_atomic
 
 STATE_FILE = "moemix_state.json"
 STATE_VERSION = 1

@@ -22,7 +22,7 @@ from moemix.mixing import from_state
 from moemix.models import build_tokenizer, load_model
 from moemix.train.callback import MixingCallback
 from moemix.train.evaluate import dev_losses
-from moemix.train.files import write_json_atomic
+from moemix.files import write_json_atomic
 from moemix.train.trainer import MixtureTrainer
 
 # What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and

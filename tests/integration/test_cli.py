@@ -45,7 +45,7 @@ def _error(capsys, argv) -> str:
 
 def test_demo_runs_and_moves_weights(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--max-steps", "6", "--mixing.interval=2", "--mixing.probe_batches=1",
+    code = main(["demo", "--tiny", "--out", str(out), "--max-steps", "6", "--mixing.interval=2", "--mixing.probe_batches=1",
                  "--training.disable_tqdm=true"])
     assert code == 0
     printed = capsys.readouterr().out

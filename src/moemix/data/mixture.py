@@ -38,8 +38,9 @@ class MixtureDataset(torch.utils.data.Dataset):
 class MixtureCollator:
     """Right-pads a batch to its longest example (never to a fixed length).
 
-    Returns ``input_ids``, ``attention_mask``, ``labels`` (``-100`` on padding) and ``dataset_ids`` (one per
-    example), which the trainer takes out before the model's forward.
+    Returns ``input_ids``, ``attention_mask``, ``labels`` (``-100`` on padding), ``dataset_ids`` (one per
+    example) and ``token_dataset_ids`` (per token, ``-1`` on padding), which the trainer takes out before the
+    model's forward.
     """
 
     pad_token_id: int
@@ -61,6 +62,9 @@ class MixtureCollator:
         out = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         if "dataset_id" in features[0]:
             out["dataset_ids"] = torch.tensor([int(f["dataset_id"]) for f in features], dtype=torch.long)
+            # Per token, so that routing counts stay attributable if examples of several datasets share a row.
+            per_token = out["dataset_ids"][:, None].expand(batch, length)
+            out["token_dataset_ids"] = per_token.masked_fill(attention_mask == 0, -1)
         return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 
 from moemix.config import ModelConfig
@@ -20,9 +21,16 @@ def build_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]):
     else:
         from transformers import AutoTokenizer
 
-        source = config.tokenizer or config.name_or_path
+        kwargs = {}
+        if config.tokenizer:
+            source = config.tokenizer
+        else:  # the model's own (builtin:smollm2, a GGUF file, an upcycled model's cache folder)
+            from moemix.models.default import model_source
+
+            source, gguf_file = model_source(config)
+            kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as err:
             raise ConfigError(f"model.tokenizer: cannot load a tokenizer from {source!r} ({str(err).splitlines()[0]})") from None
     if tokenizer.pad_token is None:
@@ -31,7 +39,16 @@ def build_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]):
 
 
 def load_model(config: ModelConfig, tokenizer):
-    """The model: ``tiny`` builds a random-init MoE of that architecture sized to the tokenizer."""
+    """The model: ``tiny`` builds a random-init MoE of that architecture sized to the tokenizer.
+
+    Then what trains is set: the last ``trainable_layers``, frozen routers, or LoRA adapters.
+    """
+    from moemix.train.lora import prepare_trainable
+
+    return prepare_trainable(_load_weights(config, tokenizer), config)
+
+
+def _load_weights(config: ModelConfig, tokenizer):
     if config.tiny is not None:
         from moemix.testing import TINY_ARCHS, tiny_moe
 
@@ -42,8 +59,15 @@ def load_model(config: ModelConfig, tokenizer):
         return tiny_moe(config.tiny, vocab_size=len(tokenizer), seed=config.seed, **overrides)
     from transformers import AutoModelForCausalLM
 
+    from moemix.models.default import model_source
+
+    source, gguf_file = model_source(config)
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     try:
-        return AutoModelForCausalLM.from_pretrained(config.name_or_path)
+        with warnings.catch_warnings():
+            # An upcycled Qwen2-MoE has a width-0 shared expert; torch warns that initialising it does nothing.
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            return AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as err:
         raise ConfigError(
             f"model.name_or_path: cannot load a model from {config.name_or_path!r} ({str(err).splitlines()[0]})"

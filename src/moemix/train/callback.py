@@ -10,37 +10,59 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
-from moemix.mixing import MixingPolicy, Signals, normalise_loads, pairwise_l2
-from moemix.routing import expert_counts, select_moe_layer
+from moemix.mixing import MixingPolicy, Signals, pairwise_l2
+from moemix.routing import LayerSpec, expert_counts, select_moe_layers
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.files import append_jsonl
+from moemix.train.loads import WindowLoads
 
 
 @torch.no_grad()
-def probe_loads(model: torch.nn.Module, probe_batches: Sequence[list], layer: str | int = "last") -> np.ndarray:
-    """Expert counts of the chosen MoE layer per dataset over fixed dev batches: (n, num_experts) int64.
+def probe_loads(
+    model: torch.nn.Module,
+    probe_batches: Sequence[list],
+    layer: LayerSpec = "last",
+    router_module: str | None = None,
+    count_prompt_tokens: bool = True,
+) -> np.ndarray:
+    """Expert counts of the chosen MoE layers per dataset over fixed dev batches: (n, sum of num_experts) int64.
+
+    Padding never counts; with ``count_prompt_tokens=False`` only tokens that carry a loss (assistant) count.
 
     In a multi-process run each rank probes every W-th batch and the counts are summed over ranks: the
     result equals a single process's, at 1/W of the cost.
     """
     rank, world = rank_and_world()
     device = next(model.parameters()).device
-    num_experts = select_moe_layer(model, layer).num_experts
     was_training = model.training
     model.eval()
     try:
         rows = []
         for batches in probe_batches:
-            total = torch.zeros(num_experts, dtype=torch.long, device=device)
+            total = None
             for batch in batches[rank::world]:
-                total += expert_counts(
-                    model, batch["input_ids"].to(device), batch["attention_mask"].to(device), layer=layer
+                mask = batch["attention_mask"].to(device)
+                counted = None if count_prompt_tokens else mask * (batch["labels"].to(device) != IGNORE_INDEX)
+                counts = expert_counts(
+                    model, batch["input_ids"].to(device), mask, layer, router_module, count_mask=counted
                 ).sum(dim=0)
-            rows.append(total.cpu().numpy().astype(np.int64))
+                total = counts if total is None else total + counts
+            rows.append(None if total is None else total.cpu().numpy().astype(np.int64))
+        # A rank (or a dataset) without probe batches counts zeros, as wide as the others' counts.
+        width = _probe_width(model, layer, router_module, rows)
+        rows = [np.zeros(width, dtype=np.int64) if row is None else row for row in rows]
     finally:
         model.train(was_training)
     return all_reduce_sum(np.stack(rows))
+
+
+def _probe_width(model: torch.nn.Module, layer: LayerSpec, router_module: str | None, rows: list) -> int:
+    known = next((len(row) for row in rows if row is not None), None)
+    if known is not None:
+        return known
+    return sum(moe.num_experts for moe in select_moe_layers(model, layer, router_module))
 
 
 class MixingCallback(TrainerCallback):
@@ -53,7 +75,12 @@ class MixingCallback(TrainerCallback):
         probe_batches: for each dataset, the fixed dev batches the probe runs.
         interval: optimizer steps between updates.
         log_path: ``RUN/mixture.jsonl``; one line per update, written by the main process only.
-        layer: which MoE layer's router to read.
+        layer: which MoE layers' routing to read (``last``, ``all``, an index or a list of indices).
+        source: where the counts come from: an object whose ``read(model)`` returns the window's (n, N) counts
+            (:class:`moemix.train.online.OnlineExpertCounts`); None probes ``probe_batches``.
+        load_ema: weight of the previous loads when smoothing them across updates; None: no smoothing.
+        router_module: router path pattern for models whose routers moemix does not find by itself.
+        count_prompt_tokens: probe: count prompt tokens too (False: only tokens that carry a loss).
     """
 
     def __init__(
@@ -64,7 +91,12 @@ class MixingCallback(TrainerCallback):
         probe_batches: Sequence[list],
         interval: int,
         log_path: str | Path,
-        layer: str | int = "last",
+        layer: LayerSpec = "last",
+        *,
+        source=None,
+        load_ema: float | None = None,
+        router_module: str | None = None,
+        count_prompt_tokens: bool = True,
     ):
         self.names = list(names)
         self.policy = policy
@@ -73,6 +105,10 @@ class MixingCallback(TrainerCallback):
         self.interval = interval
         self.log_path = Path(log_path)
         self.layer = layer
+        self.source = source
+        self.router_module = router_module
+        self.count_prompt_tokens = count_prompt_tokens
+        self.window = WindowLoads(self.names, load_ema)
         self.history: list[dict] = []
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -83,9 +119,21 @@ class MixingCallback(TrainerCallback):
 
     def update(self, step: int, model: torch.nn.Module, write: bool = True) -> dict:
         """Probe the model, compute the new weights, apply them and log the update."""
-        loads = probe_loads(model, self.probe_batches, self.layer)
-        probs = normalise_loads(loads)
-        weights = self.policy.update(self.sampler.weights, Signals(step=int(step), loads=loads))
+        if self.source is not None:
+            counts = self.source.read(model)
+        else:
+            counts = probe_loads(
+                model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens
+            )
+        # Empty datasets keep their previous load; without one yet the weights stay (both logged).
+        loads, carried = self.window(counts, step)
+        skipped = loads is None
+        if skipped:
+            loads = np.asarray(counts, dtype=np.float64)
+            weights = self.sampler.weights
+        else:
+            weights = self.policy.update(self.sampler.weights, Signals(step=int(step), loads=loads))
+        probs = loads / np.maximum(loads.sum(axis=1, keepdims=True), 1e-300)
         assert_same_across_ranks(weights, f"mixture weights at step {step}")
         self.sampler.set_weights(weights)
         record = {
@@ -94,6 +142,10 @@ class MixingCallback(TrainerCallback):
             "loads": {name: row.tolist() for name, row in zip(self.names, probs)},
             "distances": pairwise_l2(probs).tolist(),
         }
+        if carried:
+            record["carried"] = carried  # datasets without tokens in the window: previous load kept
+        if skipped:
+            record["skipped"] = True  # one of them had no previous load: weights unchanged
         self.history.append(record)
         if write:
             append_jsonl(self.log_path, record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +14,23 @@ import transformers
 from transformers import TrainingArguments
 
 from moemix.config import Config
-from moemix.data.load import TokenizedSplit, iter_messages, load_splits, split_records
+from moemix.data.load import TokenizedSplit, load_data, training_texts
 from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
 from moemix.data.sampler import MixtureSampler
-from moemix.errors import ConfigError
+from moemix.errors import ConfigError, MoemixError
 from moemix.mixing import from_state
+from moemix.report import plot_run
 from moemix.models import build_tokenizer, load_model
 from moemix.train.callback import MixingCallback
+from moemix.train.checkpoint import CheckpointCallback, changes, fingerprint, load_state, resolve_resume, truncate_log
 from moemix.train.evaluate import dev_losses
 from moemix.files import write_json_atomic
+from moemix.train.freeze import freeze_routers
+from moemix.train.online import OnlineExpertCounts, check_routing
 from moemix.train.trainer import MixtureTrainer
+
+logger = logging.getLogger(__name__)
 
 # What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
 # nothing is reported to an online service by default (runs must work offline).
@@ -44,8 +51,11 @@ class RunResult:
 def training_arguments(config: Config) -> TrainingArguments:
     """Hugging Face ``TrainingArguments`` from the config's ``training`` section, with moemix's defaults."""
     kwargs = TRAINING_DEFAULTS | dict(config.training)
+    kwargs.pop("resume_from_checkpoint", None)  # moemix resolves it (see checkpoint.resolve_resume)
     if not torch.cuda.is_available():
         kwargs.setdefault("dataloader_pin_memory", False)  # pinning needs an accelerator; avoids torch's warning
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            kwargs.setdefault("ddp_backend", "gloo")  # NCCL needs GPUs; set only when distributed (else it raises)
     kwargs["output_dir"] = config.output_dir
     kwargs.setdefault("seed", config.seed)
     if kwargs.get("remove_unused_columns"):
@@ -54,15 +64,6 @@ def training_arguments(config: Config) -> TrainingArguments:
         return TrainingArguments(**kwargs)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"training: {str(err).splitlines()[0]}") from None
-
-
-def _texts(config: Config):
-    """Every message text of the training splits: what a ``builtin`` tokenizer is trained on."""
-    for ds in config.datasets:
-        train, _ = split_records(ds, config.seed)
-        for messages in iter_messages(ds, train):
-            for message in messages:
-                yield message["content"]
 
 
 @dataclass
@@ -77,12 +78,13 @@ class PreparedRun:
     initial_weights: np.ndarray
     eval_batches: dict[str, list]
     started: float
+    resume: Path | None = None
 
     def train(self) -> RunResult:
         """Train, then write ``metrics.json``, ``mixture_state.json`` and the model into the run folder."""
         trainer, names, out = self.trainer, self.names, Path(self.config.output_dir)
         initial_loss = dev_losses(trainer.model, self.eval_batches)
-        train_output = trainer.train()
+        train_output = trainer.train(resume_from_checkpoint=str(self.resume) if self.resume else None)
         final_loss = dev_losses(trainer.model, self.eval_batches)
         tokens = trainer.tokens_seen.cpu().tolist()
         metrics = {f"eval/{name}/loss": final_loss[name] for name in names}
@@ -90,6 +92,7 @@ class PreparedRun:
         metrics |= {
             "eval/mean_loss": float(np.mean([final_loss[n] for n in names])),
             "weights": {name: float(w) for name, w in zip(names, self.sampler.weights)},
+            "initial_weights": {name: float(w) for name, w in zip(names, self.initial_weights)},
             "tokens_seen": {name: int(t) for name, t in zip(names, tokens)},
             "draws": {name: int(c) for name, c in zip(names, self.sampler.counts)},
             "train_loss": float(train_output.training_loss),
@@ -99,16 +102,46 @@ class PreparedRun:
         }
         if trainer.is_world_process_zero():
             trainer.save_model(str(out / "model"))
-            state = {
-                "names": names,
-                "policy": self.callback.policy.state_dict(),
-                "sampler": self.sampler.state_dict(),
-                "history": self.callback.history,
-            }
-            write_json_atomic(out / "mixture_state.json", state)
+            write_json_atomic(out / "mixture_state.json", self.mixture_state())
             write_json_atomic(out / "metrics.json", metrics)
+            if self.callback.history:
+                plot_run(out)
         initial = {n: float(w) for n, w in zip(names, self.initial_weights)}
         return RunResult(out, metrics, names, initial, len(self.callback.history))
+
+    def mixture_state(self) -> dict:
+        """What a checkpoint needs to continue the mixture exactly: policy, sampler position, history."""
+        return {
+            "names": self.names,
+            "fingerprint": fingerprint(self.config),
+            "policy": self.callback.policy.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "history": self.callback.history,
+        }
+
+    def restore(self, checkpoint: Path) -> None:
+        """Continue from a checkpoint's mixture state; a changed mixture is an error unless allowed."""
+        state = load_state(checkpoint)
+        changed = changes(state["fingerprint"], fingerprint(self.config))
+        if changed and not self.config.allow_mixture_change:
+            raise MoemixError(
+                f"{checkpoint}: the mixture changed since this checkpoint ({'; '.join(changed)}); "
+                "pass --allow_mixture_change to resume anyway"
+            )
+        if changed:
+            logger.warning("resuming %s with a changed mixture: %s", checkpoint, "; ".join(changed))
+        if state["names"] == self.names and state["sampler"]["sizes"] == self.sampler.sizes:
+            sampler_state = dict(state["sampler"], seed=self.sampler.seed)
+            self.sampler.load_state_dict(sampler_state)
+        else:  # datasets changed (allowed): carry weights over by name, new datasets get the mean weight
+            old = dict(zip(state["names"], state["sampler"]["weights"]))
+            mean = sum(old.values()) / len(old)
+            carried = np.array([old.get(name, mean) for name in self.names])
+            self.sampler.set_weights(carried / carried.sum())
+        if not changed:
+            self.callback.policy = from_state(state["policy"])
+        self.callback.history = list(state["history"])
+        self.resume = checkpoint
 
 
 def prepare_run(config: Config) -> PreparedRun:
@@ -122,17 +155,17 @@ def prepare_run(config: Config) -> PreparedRun:
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     args = training_arguments(config)
-    tokenizer = build_tokenizer(config.model, lambda: _texts(config))
+    tokenizer = build_tokenizer(config.model, lambda: training_texts(config))
 
     names = [ds.name for ds in config.datasets]
-    train_splits: list[TokenizedSplit] = []
-    dev_splits: list[TokenizedSplit] = []
-    for ds in config.datasets:
-        train, dev = load_splits(ds, tokenizer, config.max_length, config.seed)
-        train_splits.append(train)
-        dev_splits.append(dev)
+    loaded = load_data(config, tokenizer)  # checked, split, tokenised (or read from the cache)
+    train_splits: list[TokenizedSplit] = [item.train for item in loaded]
+    dev_splits: list[TokenizedSplit] = [item.dev for item in loaded]
 
     model = load_model(config.model, tokenizer)
+    check_routing(model, config.mixing.layers, config.mixing.router_module)  # before any data is drawn
+    if config.mixing.freeze_router:
+        freeze_routers(model, config.mixing.router_module)
     policy = from_state(_policy_state(config, names))
     initial = policy.initial_weights(len(names))
 
@@ -152,14 +185,34 @@ def prepare_run(config: Config) -> PreparedRun:
 
     probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
     probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
+    if config.mixing.source == "online":
+        probe = [[] for _ in dev_splits]  # the training forwards are the signal: nothing to probe
     eval_batches = {
         name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, collator))
         for name, dev in zip(names, dev_splits)
     }
 
     log_path = out / "mixture.jsonl"
-    log_path.unlink(missing_ok=True)  # a fresh run starts a fresh log
-    callback = MixingCallback(names, policy, sampler, probe, config.mixing.interval, log_path, config.mixing.layer)
+    rank = args.process_index
+    draw_log = (out / ("draws.jsonl" if rank == 0 else f"draws.rank{rank}.jsonl")) if config.log_draws else None
+    feed.record = draw_log is not None
+    resume = resolve_resume(config.training.get("resume_from_checkpoint"), out)
+    if resume is None and args.process_index == 0:  # a fresh run starts fresh logs
+        for path in (log_path, *out.glob("draws*.jsonl")):
+            path.unlink(missing_ok=True)
+    mixing = config.mixing
+    callback = MixingCallback(
+        names,
+        policy,
+        sampler,
+        probe,
+        mixing.interval,
+        log_path,
+        mixing.layers,
+        load_ema=mixing.load_ema,
+        router_module=mixing.router_module,
+        count_prompt_tokens=mixing.count_prompt_tokens,
+    )
     trainer = MixtureTrainer(
         model=model,
         args=args,
@@ -170,7 +223,21 @@ def prepare_run(config: Config) -> PreparedRun:
         feed=feed,
         num_datasets=len(names),
     )
-    return PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)
+    if mixing.source == "online":
+        trainer.online_counts = OnlineExpertCounts(
+            model, len(names), mixing.layers, mixing.router_module, mixing.count_prompt_tokens
+        )
+        callback.source = trainer.online_counts
+    run = PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)
+    trainer.add_callback(CheckpointCallback(run.mixture_state, feed, draw_log))
+    if resume is not None:
+        run.restore(resume)
+        step = load_state(resume)["step"]
+        if args.process_index == 0:
+            truncate_log(log_path, step)
+        if draw_log is not None:
+            truncate_log(draw_log, step)
+    return run
 
 
 def _policy_state(config: Config, names: list[str]) -> dict:

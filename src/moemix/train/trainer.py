@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-from transformers import Trainer
+from transformers import PreTrainedModel, Trainer
+from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from moemix.data.feed import MixtureFeed
+from moemix.train.online import OnlineExpertCounts
 
 
 class MixtureTrainer(Trainer):
@@ -22,6 +26,22 @@ class MixtureTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.feed = feed
         self.tokens_seen = torch.zeros(num_datasets, dtype=torch.long, device=self.args.device)
+        self.online_counts: OnlineExpertCounts | None = None  # set when mixing.source is online
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        # transformers saves MoE experts in their original per-expert layout (save_original_format) but
+        # Trainer's resume loads the file into the model's fused layout as is: the experts silently keep
+        # their initial values. Load through from_pretrained, which converts the layout, then copy strictly.
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        folder = Path(resume_from_checkpoint)
+        plain = isinstance(target, PreTrainedModel) and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
+        has_weights = (folder / SAFE_WEIGHTS_NAME).is_file() or (folder / SAFE_WEIGHTS_INDEX_NAME).is_file()
+        if not (plain and has_weights):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        dtype = next(target.parameters()).dtype
+        loaded = type(target).from_pretrained(folder, config=target.config, dtype=dtype, device_map="cpu")
+        target.load_state_dict(loaded.state_dict(), strict=True)
+        del loaded
 
     def _get_train_sampler(self, train_dataset=None):
         return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
@@ -40,7 +60,14 @@ class MixtureTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         dataset_ids = inputs.pop("dataset_ids", None)
+        token_dataset_ids = inputs.pop("token_dataset_ids", None)
         if dataset_ids is not None and model.training:
             tokens = inputs["attention_mask"].sum(dim=1)
             self.tokens_seen.index_add_(0, dataset_ids.to(self.tokens_seen.device), tokens.to(self.tokens_seen.device))
+        if self.online_counts is not None and model.training:
+            # The routing of this very forward is the online gate-load signal: no extra forward pass.
+            with self.online_counts.counting(inputs, dataset_ids, token_dataset_ids):
+                return super().compute_loss(
+                    model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+                )
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)

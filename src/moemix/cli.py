@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from importlib import resources
 
 from moemix.errors import MoemixError
@@ -49,6 +50,34 @@ def _export_weights(args: argparse.Namespace, overrides: list[str]) -> int:
     path = write_export(args.run_dir, args.format, average=args.average, out=args.out)
     print(path.read_text(), end="")
     print(f"written to {path}")
+    return 0
+
+
+def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
+    from moemix.errors import ConfigError
+    from moemix.train.compare import compare
+
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
+    strategies = [x for x in args.strategies.split(",") if x.strip()]
+    compare(args.config, strategies, seeds, args.out, overrides)
+    print((Path(args.out) / "summary.md").read_text())
+    print(f"runs and summaries in {args.out} (summary.csv, summary.md)")
+    return 0
+
+
+def _inspect(args: argparse.Namespace, overrides: list[str]) -> int:
+    from moemix.config import load_config
+    from moemix.train.inspect import inspect_model
+    from moemix.train.run import quiet_libraries
+
+    extra = [f"--model.name_or_path={args.model}", "--model.tiny=null"] if args.model else []
+    config = load_config(args.config, overrides + extra)
+    quiet_libraries()
+    for path in inspect_model(config, args.out):
+        print(path)
     return 0
 
 
@@ -283,6 +312,27 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--criterion", default="mean", help="mean, min or max")
     rp.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     rp.set_defaults(run=_replay)
+    cmp = sub.add_parser(
+        "compare",
+        help="run several mixing strategies x seeds on the same data and budget; write summary.csv/.md",
+        description="Train every strategy with every seed (same config, data and budget), skipping runs that "
+        "already finished, and write OUT/summary.csv (one row per run) and OUT/summary.md (mean and spread over "
+        "seeds, paired difference to uniform). A strategy is a policy name, optionally with mixing fields: "
+        "dynamic/source=online, dynamic/eta=5. Overrides as for train apply to every run.",
+    )
+    cmp.add_argument("config", help="YAML config file")
+    cmp.add_argument("--strategies", default="uniform,dynamic", help="comma-separated (default: uniform,dynamic)")
+    cmp.add_argument("--seeds", default="1,2,3", help="comma-separated integers (default: 1,2,3)")
+    cmp.add_argument("--out", default="runs/compare", help="folder of the runs and summaries")
+    cmp.set_defaults(run=_compare)
+    ins = sub.add_parser(
+        "inspect",
+        help="draw the gate-load heatmap of a model over a config's datasets, without training",
+    )
+    ins.add_argument("config", help="YAML config file (its datasets, dev splits and layers are used)")
+    ins.add_argument("--model", default=None, help="model folder (default: the config's model)")
+    ins.add_argument("--out", default="runs/inspect", help="folder for loads.png, distances.png, loads.json")
+    ins.set_defaults(run=_inspect)
     ex = sub.add_parser("export-weights", help="write a run's final (or averaged) weights for another tool")
     ex.add_argument("run_dir", help="a moemix run folder")
     ex.add_argument("--format", default="hf", help="hf, llamafactory or megatron (default: hf)")

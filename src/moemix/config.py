@@ -143,7 +143,9 @@ class MixingConfig:
     """How the sampling weights of the datasets are chosen and updated."""
 
     policy: str = "dynamic"
-    """``dynamic`` (the paper's update from gate loads), ``uniform`` or ``static``."""
+    """``dynamic`` (the paper's update from gate loads); baselines ``uniform``, ``static``, ``datasize``,
+    ``random``, ``cycle``, ``sequential``, ``refloss`` (DoReMi-style reference loss), ``odm`` (online data
+    mixing, EXP3 on training loss); ``embedding`` (the dynamic update on mean sentence embeddings)."""
     eta: float = 10.0
     """Step size of the dynamic update (>= 0)."""
     c: float = 0.05
@@ -175,6 +177,27 @@ class MixingConfig:
     router_module: str | None = None
     """Module path pattern of the routers, for a model whose routers moemix does not find by itself: ``*``
     matches any index, e.g. ``model.layers.*.mlp.gate``; each module's forward must return the chosen experts."""
+    distance: str = "l2"
+    """Distance between two datasets' loads in ``dynamic`` / ``embedding``: ``l2`` (the paper), ``cosine``, ``js``."""
+    criterion: str = "mean"
+    """How a dataset's distances to the others become its score: ``mean`` (the paper), ``min`` or ``max``."""
+    datasize_by: str = "examples"
+    """``datasize`` policy: weights proportional to ``examples`` or ``tokens`` of each training split."""
+    weights_file: str | None = None
+    """``static`` policy: a JSON file of weights by dataset name (or a run folder: its final weights)."""
+    reference: str | None = None
+    """``refloss`` policy: reference dev losses, a JSON file ``{name: loss}`` or a finished run folder (its
+    final dev losses)."""
+    odm_alpha: float = 0.9
+    """``odm`` policy: smoothing of each dataset's reward across updates."""
+    embedding_examples: int = 64
+    """``embedding`` policy: training examples per dataset whose sentence embeddings are averaged."""
+    floor: float = 0.0
+    """Lowest weight any dataset may get (applied after every update, to every policy)."""
+    ceiling: float = 1.0
+    """Highest weight any dataset may get (applied after every update, to every policy)."""
+    collapse_warning: float = 0.9
+    """Warn when one dataset's weight passes this share."""
 
 
 @dataclass
@@ -536,8 +559,28 @@ def validate(config: Config, where: _Where | None = None) -> None:
             raise ConfigError(f"{where('mixing.weights')}: weights must be non-negative")
         if abs(sum(values) - 1.0) > 1e-6:
             raise ConfigError(f"{where('mixing.weights')}: weights must sum to 1, they sum to {sum(values):.6g}")
-    elif m.policy == "static":
-        raise ConfigError(f"{where('mixing.policy')}: policy static needs mixing.weights")
+    elif m.policy == "static" and m.weights_file is None:
+        raise ConfigError(f"{where('mixing.policy')}: policy static needs mixing.weights or mixing.weights_file")
+    if m.policy == "refloss" and m.reference is None:
+        raise ConfigError(f"{where('mixing.policy')}: policy refloss needs mixing.reference (a JSON file or a run folder)")
+    from moemix.mixing import CRITERIA, DISTANCES
+
+    if m.distance not in DISTANCES:
+        raise ConfigError(f"{where('mixing.distance')}: must be one of {', '.join(DISTANCES)}, got {m.distance!r}")
+    if m.criterion not in CRITERIA:
+        raise ConfigError(f"{where('mixing.criterion')}: must be one of {', '.join(CRITERIA)}, got {m.criterion!r}")
+    if m.datasize_by not in ("examples", "tokens"):
+        raise ConfigError(f"{where('mixing.datasize_by')}: must be examples or tokens, got {m.datasize_by!r}")
+    n = len(config.datasets)
+    if not (0.0 <= m.floor <= m.ceiling <= 1.0) or n * m.floor > 1.0 or n * m.ceiling < 1.0:
+        raise ConfigError(
+            f"{where('mixing.floor')}: floor {m.floor} and ceiling {m.ceiling} admit no weights of {n} datasets "
+            "(need 0 <= floor <= ceiling <= 1, n * floor <= 1 <= n * ceiling)"
+        )
+    if not 0.0 < m.collapse_warning <= 1.0:
+        raise ConfigError(f"{where('mixing.collapse_warning')}: must be in (0, 1], got {m.collapse_warning}")
+    if not 0.0 <= m.odm_alpha < 1.0:
+        raise ConfigError(f"{where('mixing.odm_alpha')}: must be in [0, 1), got {m.odm_alpha}")
     if m.source not in ("probe", "online"):
         raise ConfigError(f"{where('mixing.source')}: must be probe or online, got {m.source!r}")
     if isinstance(m.layers, str) and m.layers not in ("last", "all"):

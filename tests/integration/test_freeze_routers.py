@@ -58,6 +58,31 @@ def test_a_model_without_found_routers_is_refused_with_the_way_to_name_them():
         freeze_routers(nn.Sequential(nn.Linear(4, 4)))
 
 
+def test_router_module_names_the_routers_to_freeze_in_a_model_moemix_cannot_read():
+    from torch import nn
+
+    class Switch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(8, 4)
+            self.num_experts, self.top_k = 4, 2
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.switch = Switch()
+            self.experts_list = nn.ModuleList(nn.Linear(8, 8) for _ in range(4))
+            self.gate_proj = nn.Linear(8, 8)  # a dense gated projection beside them: not a router
+
+    model = nn.Module()
+    model.layers = nn.ModuleList(Block() for _ in range(2))
+
+    frozen = freeze_routers(model, router_module="layers.*.switch")
+
+    assert frozen == [f"layers.{i}.switch.proj.{p}" for i in range(2) for p in ("weight", "bias")]
+    assert {name for name, p in model.named_parameters() if not p.requires_grad} == set(frozen)
+
+
 CONFIG = """
 seed: 2
 max_length: 96

@@ -139,26 +139,30 @@ class CyclePolicy:
 
 @dataclass
 class SequentialPolicy:
-    """One dataset after another, in config order, each for ``span`` update windows (the last one stays)."""
+    """One dataset after another, in config order: the run's ``windows`` update windows (the stretch before
+    the first update included) are split evenly, window k training only dataset ``k * n // windows``."""
 
-    span: int = 1
+    windows: int = 1
     updates: int = 0
     name: str = field(default="sequential", init=False)
     needs: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.span < 1:
-            raise MixingError(f"sequential policy: span must be >= 1, got {self.span}")
+        if self.windows < 1:
+            raise MixingError(f"sequential policy: windows must be >= 1, got {self.windows}")
+
+    def _current(self, n: int) -> np.ndarray:
+        return np.eye(n)[min(self.updates * n // self.windows, n - 1)]
 
     def initial_weights(self, n: int) -> np.ndarray:
-        return np.eye(n)[0]
+        return self._current(n)
 
     def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
         self.updates += 1
-        return np.eye(len(weights))[min(self.updates // self.span, len(weights) - 1)]
+        return self._current(len(weights))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "span": self.span, "updates": self.updates}
+        return {"name": self.name, "windows": self.windows, "updates": self.updates}
 
 
 @dataclass

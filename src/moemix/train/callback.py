@@ -7,16 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import logging
+
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
-from moemix.mixing import MixingPolicy, Signals, pairwise_l2
+from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
+from moemix.train.evaluate import dev_loss
 from moemix.routing import LayerSpec, expert_counts, select_moe_layers
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.files import append_jsonl
 from moemix.train.loads import WindowLoads
+
+
+logger = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -97,6 +103,10 @@ class MixingCallback(TrainerCallback):
         load_ema: float | None = None,
         router_module: str | None = None,
         count_prompt_tokens: bool = True,
+        bounds: tuple[float, float] = (0.0, 1.0),
+        collapse_warning: float = 0.9,
+        window_loss=None,
+        scalars: dict | None = None,
     ):
         self.names = list(names)
         self.policy = policy
@@ -109,12 +119,17 @@ class MixingCallback(TrainerCallback):
         self.router_module = router_module
         self.count_prompt_tokens = count_prompt_tokens
         self.window = WindowLoads(self.names, load_ema)
+        self.bounds = bounds
+        self.collapse_warning = collapse_warning
+        self.window_loss = window_loss
+        self.scalars = scalars if scalars is not None else {}
         self.history: list[dict] = []
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step == 0 or state.global_step % self.interval:
             return control
         self.update(state.global_step, model, write=state.is_world_process_zero)
+        control.should_log = True  # the update's scalars go out with this step's logs
         return control
 
     def update(self, step: int, model: torch.nn.Module, write: bool = True) -> dict:
@@ -132,7 +147,12 @@ class MixingCallback(TrainerCallback):
             loads = np.asarray(counts, dtype=np.float64)
             weights = self.sampler.weights
         else:
-            weights = self.policy.update(self.sampler.weights, Signals(step=int(step), loads=loads))
+            signals = Signals(step=int(step), loads=loads)
+            if "dev_loss" in self.policy.needs:
+                signals.dev_loss = np.array([dev_loss(model, batches) for batches in self.probe_batches])
+            if self.window_loss is not None:
+                signals.train_loss = self.window_loss.read()
+            weights = apply_bounds(self.policy.update(self.sampler.weights, signals), *self.bounds)
         probs = loads / np.maximum(loads.sum(axis=1, keepdims=True), 1e-300)
         assert_same_across_ranks(weights, f"mixture weights at step {step}")
         self.sampler.set_weights(weights)
@@ -146,6 +166,23 @@ class MixingCallback(TrainerCallback):
             record["carried"] = carried  # datasets without tokens in the window: previous load kept
         if skipped:
             record["skipped"] = True  # one of them had no previous load: weights unchanged
+        else:
+            if signals.dev_loss is not None:
+                record["dev_loss"] = {n: float(v) for n, v in zip(self.names, signals.dev_loss)}
+            if signals.train_loss is not None:
+                # null where a dataset was not drawn in the window (JSON has no NaN)
+                record["train_loss"] = {
+                    n: float(v) if np.isfinite(v) else None for n, v in zip(self.names, signals.train_loss)
+                }
+        self.scalars.update({f"mixture/weight/{n}": w for n, w in record["weights"].items()})
+        d = np.asarray(record["distances"])
+        self.scalars.update({f"mixture/distance/{n}": float(d[i].mean()) for i, n in enumerate(self.names)})
+        top = collapsed(weights, self.collapse_warning)
+        if top is not None and write:
+            logger.warning(
+                "step %d: the mixture has collapsed onto %r (weight %.3f > %.2f); set mixing.floor or a smaller "
+                "mixing.eta to keep the others in play", step, self.names[top], weights[top], self.collapse_warning,
+            )
         self.history.append(record)
         if write:
             append_jsonl(self.log_path, record)

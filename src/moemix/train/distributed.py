@@ -25,11 +25,13 @@ def _device() -> torch.device:
     return torch.device("cpu")
 
 
-def all_reduce_sum(counts: np.ndarray) -> np.ndarray:
-    """Sum an integer array over all ranks (every rank gets the sum)."""
+def all_reduce_sum(values: np.ndarray) -> np.ndarray:
+    """Sum an array over all ranks (every rank gets the sum): int64 for counts, float64 otherwise."""
     if rank_and_world()[1] == 1:
-        return counts
-    tensor = torch.as_tensor(np.ascontiguousarray(counts), dtype=torch.int64, device=_device())
+        return values
+    dtype = torch.int64 if np.issubdtype(np.asarray(values).dtype, np.integer) else torch.float64
+    # a copy: all_reduce works in place and must not write into the caller's array
+    tensor = torch.tensor(np.asarray(values), dtype=dtype, device=_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor.cpu().numpy()
 

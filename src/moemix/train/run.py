@@ -23,6 +23,8 @@ from moemix.mixing import from_state
 from moemix.report import plot_run
 from moemix.models import build_tokenizer, load_model
 from moemix.train.callback import MixingCallback
+from moemix.train.policies import build_policy
+from moemix.train.window_loss import WindowLoss
 from moemix.train.checkpoint import CheckpointCallback, changes, fingerprint, load_state, resolve_resume, truncate_log
 from moemix.train.evaluate import dev_losses
 from moemix.files import write_json_atomic
@@ -166,7 +168,7 @@ def prepare_run(config: Config) -> PreparedRun:
     check_routing(model, config.mixing.layers, config.mixing.router_module)  # before any data is drawn
     if config.mixing.freeze_router:
         freeze_routers(model, config.mixing.router_module)
-    policy = from_state(_policy_state(config, names))
+    policy = build_policy(config, names, train_splits, tokenizer, args.max_steps)
     initial = policy.initial_weights(len(names))
 
     sampler = MixtureSampler([len(s) for s in train_splits], initial, seed=config.seed)
@@ -212,6 +214,8 @@ def prepare_run(config: Config) -> PreparedRun:
         load_ema=mixing.load_ema,
         router_module=mixing.router_module,
         count_prompt_tokens=mixing.count_prompt_tokens,
+        bounds=(mixing.floor, mixing.ceiling),
+        collapse_warning=mixing.collapse_warning,
     )
     trainer = MixtureTrainer(
         model=model,
@@ -228,6 +232,9 @@ def prepare_run(config: Config) -> PreparedRun:
             model, len(names), mixing.layers, mixing.router_module, mixing.count_prompt_tokens
         )
         callback.source = trainer.online_counts
+    if "train_loss" in policy.needs:
+        trainer.window_loss = callback.window_loss = WindowLoss(len(names), args.device)
+    callback.scalars = trainer.mixture_scalars
     run = PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)
     trainer.add_callback(CheckpointCallback(run.mixture_state, feed, draw_log))
     if resume is not None:
@@ -238,17 +245,6 @@ def prepare_run(config: Config) -> PreparedRun:
         if draw_log is not None:
             truncate_log(draw_log, step)
     return run
-
-
-def _policy_state(config: Config, names: list[str]) -> dict:
-    """The policy's constructor arguments from the config's mixing section, weights in dataset order."""
-    mixing = config.mixing
-    weights = None if mixing.weights is None else [mixing.weights[name] for name in names]
-    if mixing.policy == "dynamic":
-        return {"name": "dynamic", "eta": mixing.eta, "c": mixing.c, "weights": weights}
-    if mixing.policy == "static":
-        return {"name": "static", "weights": weights}
-    return {"name": mixing.policy}
 
 
 def run_training(config: Config) -> RunResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from moemix.data.feed import MixtureFeed
 from moemix.train.online import OnlineExpertCounts
+from moemix.train.window_loss import WindowLoss
 
 
 class MixtureTrainer(Trainer):
@@ -27,6 +29,8 @@ class MixtureTrainer(Trainer):
         self.feed = feed
         self.tokens_seen = torch.zeros(num_datasets, dtype=torch.long, device=self.args.device)
         self.online_counts: OnlineExpertCounts | None = None  # set when mixing.source is online
+        self.window_loss: WindowLoss | None = None  # set when the policy reads per-dataset training loss
+        self.mixture_scalars: dict[str, float] = {}  # filled by the mixing callback at each update
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         # transformers saves MoE experts in their original per-expert layout (save_original_format) but
@@ -64,10 +68,26 @@ class MixtureTrainer(Trainer):
         if dataset_ids is not None and model.training:
             tokens = inputs["attention_mask"].sum(dim=1)
             self.tokens_seen.index_add_(0, dataset_ids.to(self.tokens_seen.device), tokens.to(self.tokens_seen.device))
-        if self.online_counts is not None and model.training:
-            # The routing of this very forward is the online gate-load signal: no extra forward pass.
-            with self.online_counts.counting(inputs, dataset_ids, token_dataset_ids):
-                return super().compute_loss(
-                    model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
-                )
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        track_loss = self.window_loss is not None and model.training and dataset_ids is not None
+        # The routing of this very forward is the online gate-load signal: no extra forward pass.
+        counting = (
+            self.online_counts.counting(inputs, dataset_ids, token_dataset_ids)
+            if self.online_counts is not None and model.training
+            else contextlib.nullcontext()
+        )
+        with counting:
+            result = super().compute_loss(
+                model, inputs, return_outputs=return_outputs or track_loss, num_items_in_batch=num_items_in_batch
+            )
+        if not track_loss:
+            return result
+        loss, outputs = result
+        self.window_loss.add(outputs.logits.detach(), inputs["labels"], dataset_ids)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        # Mixture scalars of the last update ride along with the Trainer's own logs (TensorBoard, W&B, ...).
+        if self.mixture_scalars:
+            logs = {**logs, **self.mixture_scalars}
+            self.mixture_scalars.clear()  # the mixing callback holds the same dict
+        return super().log(logs, *args, **kwargs)

@@ -38,7 +38,7 @@ ALL = [
     DataSizePolicy([100, 300, 600]),
     RandomPolicy(seed=3),
     CyclePolicy(),
-    SequentialPolicy(span=2),
+    SequentialPolicy(windows=7),
     DynamicPolicy(eta=3.0, c=0.1, distance="js", criterion="max"),
     EmbeddingPolicy([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], eta=2.0),
     RefLossPolicy([1.5, 1.5, 1.5], eta=1.0),
@@ -73,9 +73,14 @@ def test_cycle_and_sequential_by_hand():
     cycle, w = CyclePolicy(), CyclePolicy().initial_weights(3)
     assert w.tolist() == [1, 0, 0]
     assert [int(np.argmax(cycle.update(w, _signals()))) for _ in range(4)] == [1, 2, 0, 1]
-    seq = SequentialPolicy(span=2)
+    # 4 windows (before the first update, then 3 updates) over 3 datasets: k * 3 // 4 = 0, 0, 1, 2.
+    seq = SequentialPolicy(windows=4)
     assert seq.initial_weights(3).tolist() == [1, 0, 0]
-    assert [int(np.argmax(seq.update(w, _signals()))) for _ in range(6)] == [0, 1, 1, 2, 2, 2]
+    assert [int(np.argmax(seq.update(w, _signals()))) for _ in range(3)] == [0, 1, 2]
+    # More windows than datasets: contiguous, in order, every dataset gets its turn.
+    seq = SequentialPolicy(windows=7)
+    order = [0] + [int(np.argmax(seq.update(w, _signals()))) for _ in range(6)]
+    assert order == sorted(order) and set(order) == {0, 1, 2}
 
 
 def test_dynamic_default_is_the_paper():

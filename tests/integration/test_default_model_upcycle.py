@@ -112,6 +112,7 @@ def test_upcycled_model_is_built_once_and_cached(tmp_path, dense):
     assert other != first and len(builds) == 2
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # the width-0 shared expert
 def test_train_upcycles_from_the_config_and_trains_only_the_last_layer(tmp_path, dense):
     config = load_config(text=TRAIN.format(out=tmp_path / "run", dense=dense))
     prepared = prepare_run(config)

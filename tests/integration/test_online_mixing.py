@@ -189,7 +189,7 @@ def test_online_counts_are_the_same_with_gradient_checkpointing():
         model = tiny_moe("olmoe", seed=4)
         model.config.use_cache = False
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         online = OnlineExpertCounts(model, 3, layers="all")
         model.train()
         for batch, datasets in batches_of_three_datasets(seed=1):

@@ -117,7 +117,7 @@ def upcycled_model(
         recipe: Experts, top-k, layers, mode, seed.
         gguf_file: A GGUF file inside the folder to load instead of safetensors.
         cache_dir: Folder of the cached models; default ``<moemix cache>/models``.
-        log: Called with one line when a build starts and ends (None: silent).
+        log: Called with one line when a build starts (None: silent).
 
     Returns:
         A folder that ``AutoModelForCausalLM`` and ``AutoTokenizer`` load (the tokenizer is the source's).
@@ -134,12 +134,8 @@ def upcycled_model(
             f"layers {recipe.layers}, {recipe.mode} (cached in {out})")
     try:
         upcycle_pretrained(folder, out, recipe, gguf_file=gguf)
-    except ConfigError:
+    except (ConfigError, OSError):
         # Another process may have finished the same build first: its folder is as good as ours.
-        if (out / RECORD_FILE).is_file():
-            return out
-        raise
-    except OSError:
         if (out / RECORD_FILE).is_file():
             return out
         raise

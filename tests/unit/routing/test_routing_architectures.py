@@ -149,7 +149,7 @@ def test_gradient_checkpointing_gives_the_same_counts(arch, use_reentrant):
         return [capture.indices for capture in captures], len(routed)
 
     plain, plain_calls = train_step()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": use_reentrant})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": use_reentrant})
     checkpointed, checkpointed_calls = train_step()
 
     assert model.is_gradient_checkpointing

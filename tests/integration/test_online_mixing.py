@@ -10,9 +10,10 @@ import torch
 from transformers import TrainerCallback
 
 from moemix.config import load_config
+from moemix.data.packing import PackingCollator
 from moemix.data.render import IGNORE_INDEX
 from moemix.errors import ConfigError, RoutingError
-from moemix.routing import capture_layers, find_moe_layers
+from moemix.routing import capture_layers, expert_counts, find_moe_layers
 from moemix.testing import TINY_ARCHS, tiny_moe
 from moemix.train import prepare_run
 from moemix.files import read_jsonl
@@ -109,6 +110,15 @@ def test_both_sources_train_architectures_read_from_their_routers_or_dense_first
     assert [record["step"] for record in log] == [2, 4]
     assert not np.allclose(list(log[-1]["weights"].values()), np.full(3, 1 / 3), atol=1e-4)
     assert forwards == (4 if source == "online" else 4 + 2 * 3 * 2)
+
+
+def test_online_source_still_probes_dev_loss_for_a_policy_that_needs_it(tmp_path, monkeypatch):
+    reference = tmp_path / "ref.json"
+    reference.write_text('{"dialogue": 0.0, "math": 0.0, "code": 0.0}')
+    extra = ["--max_steps=4", "--mixing.interval=2", "--mixing.policy=refloss", f"--mixing.reference={reference}"]
+    prepared, result, log, forwards = run(tmp_path, monkeypatch, "online", extra=extra)
+    assert all(0 < loss < 20 for record in log for loss in record["dev_loss"].values())
+    assert prepared.trainer.online_counts.forwards == 4
 
 
 def test_online_counts_every_micro_batch_with_gradient_accumulation(tmp_path, monkeypatch):
@@ -270,3 +280,27 @@ def test_probe_counts_prompt_tokens_unless_told_not_to(count_prompt_tokens):
     for row, (batch, _) in zip(loads, batches_of_three_datasets()):
         counted = batch["attention_mask"] if count_prompt_tokens else (batch["labels"] != IGNORE_INDEX).long()
         assert row.sum() == 2 * counted.sum()
+
+
+def test_online_counts_of_a_packed_batch_equal_each_example_counted_alone():
+    # Packed rows mix datasets and have no attention_mask: only the per-token dataset ids attribute the routing.
+    model = tiny_moe("mixtral", seed=7).eval()
+    generator = torch.Generator().manual_seed(8)
+    features = []
+    for i, length in enumerate([9, 4, 7, 12, 5, 6]):
+        ids = torch.randint(3, 256, (length,), generator=generator).numpy()
+        features.append({"input_ids": ids, "labels": ids.copy(), "dataset_id": i % 3})
+    packed = PackingCollator(pad_token_id=0, max_length=16)(features)
+    assert packed["input_ids"].shape[0] < len(features) and "attention_mask" not in packed
+
+    online = OnlineExpertCounts(model, 3, layers="all")
+    with torch.no_grad(), online.counting(packed, None, packed["token_dataset_ids"]):
+        model(input_ids=packed["input_ids"], position_ids=packed["position_ids"], use_cache=False)
+    counts = online.read()
+    online.close()
+
+    expected = np.zeros_like(counts)
+    for f in features:
+        ids = torch.as_tensor(f["input_ids"])[None]
+        expected[f["dataset_id"]] += expert_counts(model, ids, torch.ones_like(ids), layer="all")[0].numpy()
+    np.testing.assert_array_equal(counts, expected)

@@ -144,3 +144,17 @@ def test_resume_without_checkpoint_is_an_error(setup, tmp_path):
     _, config, _ = setup
     with pytest.raises(MoemixError, match="no complete checkpoint"):
         prepare_run(load_config(config, [f"--output_dir={tmp_path}", "--resume_from_checkpoint=true"]))
+
+
+def test_online_source_resumes_mid_window_exactly(setup):
+    # With the online signal the counts of the window in progress live in the checkpoint: a run killed at
+    # step 23 and resumed from step 20 (mid-window: updates at 18 and 21) still equals the straight run.
+    root, _, _ = setup
+    config = root / "online.yaml"
+    config.write_text(CONFIG.replace("mixing: {policy: dynamic,", "mixing: {policy: dynamic, source: online, load_ema: 0.5,"))
+    straight = root / "online_straight"
+    prepare_run(load_config(config, [f"--output_dir={straight}"])).train()
+    killed = root / "online_killed"
+    _kill(config, killed, "step", 23)
+    assert main(["train", str(config), f"--output_dir={killed}", "--resume_from_checkpoint", "true"]) == 0
+    _assert_same_run(straight, killed, after_step=20)

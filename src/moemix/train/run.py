@@ -119,6 +119,9 @@ class PreparedRun:
             "policy": self.callback.policy.state_dict(),
             "sampler": self.sampler.state_dict(),
             "history": self.callback.history,
+            # the window in progress: online counts since the last update, and the loads EMA / carried loads
+            "window_loads": self.callback.window.state_dict(),
+            "online_counts": None if self.trainer.online_counts is None else self.trainer.online_counts.state_dict(),
         }
 
     def restore(self, checkpoint: Path) -> None:
@@ -143,6 +146,10 @@ class PreparedRun:
         if not changed:
             self.callback.policy = from_state(state["policy"])
         self.callback.history = list(state["history"])
+        if not changed and state.get("window_loads") is not None:
+            self.callback.window.load_state_dict(state["window_loads"])
+        if not changed and state.get("online_counts") is not None and self.trainer.online_counts is not None:
+            self.trainer.online_counts.load_state_dict(state["online_counts"])
         self.resume = checkpoint
 
 
@@ -187,8 +194,8 @@ def prepare_run(config: Config) -> PreparedRun:
 
     probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
     probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
-    if config.mixing.source == "online":
-        probe = [[] for _ in dev_splits]  # the training forwards are the signal: nothing to probe
+    if config.mixing.source == "online" and "dev_loss" not in policy.needs:
+        probe = [[] for _ in dev_splits]  # the training forwards are the routing signal: nothing to probe
     eval_batches = {
         name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, collator))
         for name, dev in zip(names, dev_splits)

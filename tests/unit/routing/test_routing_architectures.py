@@ -152,7 +152,7 @@ def test_gradient_checkpointing_gives_the_same_counts(arch, use_reentrant):
     model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": use_reentrant})
     checkpointed, checkpointed_calls = train_step()
 
-    assert model.is_gradient_checkpointing
+    assert model.is_activation_checkpointing
     assert plain_calls == len(layers) and checkpointed_calls == 2 * len(layers)  # the recomputation did happen
     assert [len(indices) for indices in plain] == [len(indices) for indices in checkpointed] == [1] * len(layers)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(plain, checkpointed))

@@ -8,10 +8,10 @@ chat template, to reason and end with ``#### <number>``; its final number is the
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from moemix.data.readers import read_records
 from moemix.errors import DataError
 
 PROMPT = (
@@ -32,23 +32,16 @@ def load_gsm8k(path: str | Path, limit: int | None = None) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: GSM8K file not found")
     problems = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-            for key in ("question", "answer"):
-                if not isinstance(record.get(key), str):
-                    raise DataError(f"{path}:{line_no}: field {key!r}: missing or not a string")
-            gold = gold_number(record["answer"])
-            if gold is None:
-                raise DataError(f"{path}:{line_no}: field 'answer': no '#### <number>' final answer")
-            problems.append({"question": record["question"], "answer": record["answer"], "gold": gold})
-            if limit is not None and len(problems) >= limit:
-                break
+    for place, record in read_records(path):
+        for key in ("question", "answer"):
+            if not isinstance(record.get(key), str):
+                raise DataError(f"{place}: field {key!r}: missing or not a string")
+        gold = gold_number(record["answer"])
+        if gold is None:
+            raise DataError(f"{place}: field 'answer': no '#### <number>' final answer")
+        problems.append({"question": record["question"], "answer": record["answer"], "gold": gold})
+        if limit is not None and len(problems) >= limit:
+            break
     return problems
 
 

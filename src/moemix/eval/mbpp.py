@@ -8,9 +8,9 @@ the asserts, run in a separate process (:mod:`moemix.eval.sandbox`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from moemix.data.readers import read_records
 from moemix.errors import DataError
 from moemix.eval.codeblocks import extract_code
 
@@ -31,20 +31,13 @@ def load_mbpp(path: str | Path, limit: int | None = None) -> list[dict]:
     if not path.is_file():
         raise DataError(f"{path}: MBPP file not found")
     problems = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
-            if not isinstance(record.get("text"), str):
-                raise DataError(f"{path}:{line_no}: field 'text': missing or not a string")
-            tests = record.get("test_list")
-            if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
-                raise DataError(f"{path}:{line_no}: field 'test_list': must be a non-empty list of strings")
-            problems.append(record)
+    for place, record in read_records(path):
+        if not isinstance(record.get("text"), str):
+            raise DataError(f"{place}: field 'text': missing or not a string")
+        tests = record.get("test_list")
+        if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):
+            raise DataError(f"{place}: field 'test_list': must be a non-empty list of strings")
+        problems.append(record)
     if any(p.get("task_id") in TEST_IDS for p in problems):
         problems = [p for p in problems if p.get("task_id") in TEST_IDS]
     return problems[:limit] if limit is not None else problems

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from moemix.config import Config
 from moemix.data.load import TokenizedSplit
 from moemix.errors import ConfigError
 from moemix.mixing import MixingPolicy, from_state
+
+logger = logging.getLogger(__name__)
 
 
 def _weights_from(path: str, names: list[str], what: str) -> list[float]:
@@ -51,6 +54,10 @@ def build_policy(config: Config, names: list[str], train_splits: list[TokenizedS
     m = config.mixing
     weights = None if m.weights is None else [m.weights[name] for name in names]
     name = m.policy
+    if name in ("dynamic", "embedding") and len(names) == 2 and m.criterion == "mean":
+        # D_1 = D_2 = d_12 / 2: the update only smooths towards uniform; say so instead of training on silently.
+        logger.warning("mixing.policy %s with two datasets: both are equally far from the other, so the weights "
+                       "can only move towards uniform (by mixing.c)", name)
     if name == "dynamic":
         state = {"eta": m.eta, "c": m.c, "weights": weights, "distance": m.distance, "criterion": m.criterion}
     elif name == "static":

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 
 from moemix.errors import MoemixError  # noqa: E402
 from moemix.files import read_jsonl  # noqa: E402
+from moemix.report.replay import initial_weights, time_averaged_weights  # noqa: E402
 
 PLOTS = ("weights.png", "loads.png", "distances.png", "realised.png", "dev_loss.png")
 
@@ -33,15 +34,10 @@ def _load(run_dir: Path) -> tuple[list[dict], dict]:
     return records, metrics
 
 
-def _initial_weights(records: list[dict], metrics: dict, names: list[str]) -> list[float]:
-    initial = metrics.get("initial_weights")
-    return [initial[n] for n in names] if initial else [1.0 / len(names)] * len(names)
-
-
 def plot_weights(records: list[dict], metrics: dict, path: Path) -> None:
     names = list(records[0]["weights"])
     steps = [0] + [r["step"] for r in records]
-    weights = np.array([_initial_weights(records, metrics, names)] + [[r["weights"][n] for n in names] for r in records])
+    weights = np.array([initial_weights(metrics, names)] + [[r["weights"][n] for n in names] for r in records])
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, name in enumerate(names):
         ax.step(steps, weights[:, i], where="post", label=name, linewidth=2)
@@ -98,11 +94,7 @@ def plot_realised(records: list[dict], metrics: dict, path: Path) -> None:
         return
     realised = np.array([draws[n] for n in names], dtype=float)
     realised /= max(realised.sum(), 1)
-    # Target over the run: each weight vector holds from its update to the next (steps as durations).
-    steps = [0] + [r["step"] for r in records] + [max(metrics.get("global_step", records[-1]["step"]), records[-1]["step"])]
-    vectors = [_initial_weights(records, metrics, names)] + [[r["weights"][n] for n in names] for r in records]
-    durations = np.diff(steps)
-    target = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
+    target = time_averaged_weights(records, metrics)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 4))
     ax.bar(x - 0.2, target, width=0.4, label="target (time-averaged weight)")

@@ -65,23 +65,32 @@ def replay(log: str | Path, policy_state: dict, initial: list[float] | None = No
     return out
 
 
+def initial_weights(metrics: dict, names: list[str]) -> list[float]:
+    """The weights a run started from (its metrics), uniform when they were not recorded."""
+    initial = metrics.get("initial_weights")
+    return [initial[n] for n in names] if initial else [1.0 / len(names)] * len(names)
+
+
+def time_averaged_weights(records: list[dict], metrics: dict) -> np.ndarray:
+    """Each weight vector counted for the steps it held (from its update to the next, or to the run's end)."""
+    names = list(records[0]["weights"])
+    end = max(metrics.get("global_step", records[-1]["step"]), records[-1]["step"])
+    steps = [0] + [r["step"] for r in records] + [end]
+    vectors = [initial_weights(metrics, names)] + [[r["weights"][n] for n in names] for r in records]
+    durations = np.diff(steps)
+    mean = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
+    return mean / mean.sum()
+
+
 def run_weights(run_dir: str | Path, average: bool = False) -> dict[str, float]:
     """A run's final weights, or their average over training steps (each weight counted for as long as it held)."""
     run_dir = Path(run_dir)
     records = _records(run_dir)
-    names = list(records[0]["weights"])
     if not average:
         return dict(records[-1]["weights"])
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    initial = metrics.get("initial_weights") or {n: 1.0 / len(names) for n in names}
-    end = max(metrics.get("global_step", records[-1]["step"]), records[-1]["step"])
-    steps = [0] + [r["step"] for r in records] + [end]
-    vectors = [[initial[n] for n in names]] + [[r["weights"][n] for n in names] for r in records]
-    durations = np.diff(steps)
-    mean = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
-    mean /= mean.sum()
-    return {n: float(w) for n, w in zip(names, mean)}
+    return {n: float(w) for n, w in zip(records[0]["weights"], time_averaged_weights(records, metrics))}
 
 
 def export_weights(weights: dict[str, float], fmt: str) -> str:

@@ -10,6 +10,18 @@ import torch.nn.functional as F
 from moemix.data.render import IGNORE_INDEX
 
 
+def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Next-token loss of every position, (B, S-1) float32, zero where the label is ignored; and that mask."""
+    shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
+    losses = F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.size(-1)),
+        shift_labels.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction="none",
+    ).view(shift_labels.shape)
+    return losses, shift_labels != IGNORE_INDEX
+
+
 @torch.no_grad()
 def dev_loss(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor]]) -> float:
     """Mean loss per assistant token over the batches (not a mean of batch means)."""
@@ -21,15 +33,9 @@ def dev_loss(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
         for batch in batches:
             labels = batch["labels"].to(device)
             logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-            shift_logits = logits[:, :-1].float()
-            shift_labels = labels[:, 1:]
-            total += F.cross_entropy(
-                shift_logits.reshape(-1, shift_logits.size(-1)),
-                shift_labels.reshape(-1),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            ).item()
-            count += int((shift_labels != IGNORE_INDEX).sum())
+            losses, valid = token_losses(logits, labels)
+            total += losses.sum().item()
+            count += int(valid.sum())
     finally:
         model.train(was_training)
     return total / max(count, 1)

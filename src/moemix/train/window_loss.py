@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from moemix.data.render import IGNORE_INDEX
+from moemix.train.evaluate import token_losses
 from moemix.train.distributed import all_reduce_sum
 
 
@@ -23,12 +22,7 @@ class WindowLoss:
 
     @torch.no_grad()
     def add(self, logits: torch.Tensor, labels: torch.Tensor, dataset_ids: torch.Tensor) -> None:
-        shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
-        losses = F.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-            ignore_index=IGNORE_INDEX, reduction="none",
-        ).view(shift_labels.shape)
-        valid = shift_labels != IGNORE_INDEX
+        losses, valid = token_losses(logits, labels)
         ids = dataset_ids.to(self.sums.device)
         self.sums.index_add_(0, ids, (losses * valid).sum(dim=1).double().to(self.sums.device))
         self.counts.index_add_(0, ids, valid.sum(dim=1).to(self.counts.device))

@@ -223,6 +223,10 @@ class Config:
     """Seed of the sampler and of held-out dev splits."""
     eval_batches: int | None = None
     """Dev batches per dataset for the final dev loss; default: the whole dev split."""
+    max_tokens: int | None = None
+    """Token budget: stop at the end of the optimizer step that brings the tokens trained on (non-padding
+    inputs, all ranks together) to this many. ``training.max_steps`` still caps the run and shapes the
+    learning-rate schedule (``constant_with_warmup`` does not depend on it)."""
     log_draws: bool = False
     """Write every optimizer step's draws (dataset, example) to ``RUN/draws.jsonl`` (one file per rank)."""
     allow_mixture_change: bool = False
@@ -537,6 +541,8 @@ def validate(config: Config, where: _Where | None = None) -> None:
             if getattr(dev, key):
                 raise ConfigError(f"{where(f'dev_datasets.{i}.{key}')}: not allowed in a dev set (it is the dev split)")
         _validate_dataset(dev, f"dev_datasets.{i}", where)
+    if config.max_tokens is not None and config.max_tokens < 1:
+        raise ConfigError(f"{where('max_tokens')}: must be >= 1, got {config.max_tokens}")
     m = config.mixing
     if m.policy not in POLICIES:
         raise ConfigError(f"{where('mixing.policy')}: unknown policy {m.policy!r}; choose one of {', '.join(POLICIES)}")

@@ -22,6 +22,7 @@ from moemix.errors import ConfigError, MoemixError
 from moemix.mixing import from_state
 from moemix.report import plot_run
 from moemix.models import build_tokenizer, load_model
+from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
 from moemix.train.policies import build_policy
 from moemix.train.window_loss import WindowLoss
@@ -80,6 +81,7 @@ class PreparedRun:
     initial_weights: np.ndarray
     eval_batches: dict[str, list]
     started: float
+    tokens: TokenTotals
     resume: Path | None = None
 
     def train(self) -> RunResult:
@@ -88,7 +90,7 @@ class PreparedRun:
         initial_loss = dev_losses(trainer.model, self.eval_batches)
         train_output = trainer.train(resume_from_checkpoint=str(self.resume) if self.resume else None)
         final_loss = dev_losses(trainer.model, self.eval_batches)
-        tokens = trainer.tokens_seen.cpu().tolist()
+        tokens = self.tokens.sum_over_ranks().tolist()  # every rank's tokens, not only this rank's
         metrics = {f"eval/{name}/loss": final_loss[name] for name in names}
         metrics |= {f"eval_initial/{name}/loss": initial_loss[name] for name in names}
         metrics |= {
@@ -100,6 +102,7 @@ class PreparedRun:
             "train_loss": float(train_output.training_loss),
             "global_step": int(trainer.state.global_step),
             "updates": len(self.callback.history),
+            "max_tokens": self.config.max_tokens,
             "wall_time_s": round(time.perf_counter() - self.started, 2),
         }
         if trainer.is_world_process_zero():
@@ -122,6 +125,8 @@ class PreparedRun:
             # the window in progress: online counts since the last update, and the loads EMA / carried loads
             "window_loads": self.callback.window.state_dict(),
             "online_counts": None if self.trainer.online_counts is None else self.trainer.online_counts.state_dict(),
+            # tokens trained on per dataset, all ranks (summed when the checkpoint was due)
+            "tokens_seen": self.tokens.totals.tolist(),
         }
 
     def restore(self, checkpoint: Path) -> None:
@@ -146,6 +151,8 @@ class PreparedRun:
         if not changed:
             self.callback.policy = from_state(state["policy"])
         self.callback.history = list(state["history"])
+        if state["names"] == self.names and state.get("tokens_seen") is not None:
+            self.tokens.restore(state["tokens_seen"])
         if not changed and state.get("window_loads") is not None:
             self.callback.window.load_state_dict(state["window_loads"])
         if not changed and state.get("online_counts") is not None and self.trainer.online_counts is not None:
@@ -242,7 +249,9 @@ def prepare_run(config: Config) -> PreparedRun:
     if "train_loss" in policy.needs:
         trainer.window_loss = callback.window_loss = WindowLoss(len(names), args.device)
     callback.scalars = trainer.mixture_scalars
-    run = PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started)
+    tokens = TokenTotals(trainer, config.max_tokens)
+    trainer.add_callback(tokens)
+    run = PreparedRun(config, trainer, sampler, callback, names, initial, eval_batches, started, tokens)
     trainer.add_callback(CheckpointCallback(run.mixture_state, feed, draw_log))
     if resume is not None:
         run.restore(resume)

@@ -211,7 +211,7 @@ def summary_table(result) -> str:
     lines += [
         "",
         f"{m['global_step']} steps, {result.updates} mixture updates, {m['wall_time_s']:.0f} s",
-        f"run folder: {out}  (mixture.jsonl: one line per update; metrics.json; model/)",
+        f"run folder: {out}  (mixture.jsonl: one line per update; metrics.json; run_config.yaml; model/)",
         f"plots: moemix report {out}  (writes {out / 'report.html'} with the weights, gate loads and dev loss)",
     ]
     return "\n".join(lines)

@@ -401,6 +401,13 @@ def training_argument_names() -> set[str]:
     return {f.name for f in dataclasses.fields(TrainingArguments)}
 
 
+def dump_config(config: Config) -> str:
+    """The config as YAML, every field written out (overrides included); :func:`load_config` reads it back
+    to an equal config. Paths stay as given (relative to the working directory of the run)."""
+    header = "# The resolved config of this run (file and command-line overrides), written by moemix.\n"
+    return header + yaml.safe_dump(dataclasses.asdict(config), sort_keys=False, allow_unicode=True)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, text: str | None = None) -> Config:
     """Load a config from a YAML file (or text), apply command-line overrides and validate it.
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from moemix.errors import ConfigError
 
-RUN_CONFIG_NAMES = ("config.yaml", "moemix.yaml")
+RUN_CONFIG_NAMES = ("run_config.yaml", "config.yaml", "moemix.yaml")
 """Config files looked for in a run folder when ``--config`` is not given."""
 
 

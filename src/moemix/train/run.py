@@ -13,7 +13,7 @@ import torch
 import transformers
 from transformers import TrainingArguments
 
-from moemix.config import Config
+from moemix.config import Config, dump_config
 from moemix.data.load import TokenizedSplit, load_data, training_texts
 from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
@@ -28,7 +28,7 @@ from moemix.train.policies import build_policy
 from moemix.train.window_loss import WindowLoss
 from moemix.train.checkpoint import CheckpointCallback, changes, fingerprint, load_state, resolve_resume, truncate_log
 from moemix.train.evaluate import dev_losses
-from moemix.files import write_json_atomic
+from moemix.files import write_json_atomic, write_text_atomic
 from moemix.train.freeze import freeze_routers
 from moemix.train.online import OnlineExpertCounts, check_routing
 from moemix.train.trainer import MixtureTrainer
@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 # What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
 # nothing is reported to an online service by default (runs must work offline).
+RUN_CONFIG = "run_config.yaml"
+"""The resolved config each run writes into its folder (see :func:`moemix.config.dump_config`)."""
+
 TRAINING_DEFAULTS = {"remove_unused_columns": False, "report_to": "none", "save_strategy": "no"}
 
 
@@ -216,6 +219,8 @@ def prepare_run(config: Config) -> PreparedRun:
     if resume is None and args.process_index == 0:  # a fresh run starts fresh logs
         for path in (log_path, *out.glob("draws*.jsonl")):
             path.unlink(missing_ok=True)
+    if args.process_index == 0:  # what this run was asked to do, for eval, compare and the next person
+        write_text_atomic(out / RUN_CONFIG, dump_config(config))
     mixing = config.mixing
     callback = MixingCallback(
         names,

@@ -59,16 +59,18 @@ def markdown(rows: list[dict[str, object]]) -> str:
         f"'vs {BASELINE}' is the mean ± sd of the per-seed difference to {BASELINE} on the mean dev loss "
         "(negative = better than uniform).",
         "",
-        "| strategy | seeds | " + " | ".join(k.split("/", 1)[1] for k in loss_keys) + f" | vs {BASELINE} | wall time s |",
-        "|---|---:|" + "---:|" * len(loss_keys) + "---:|---:|",
+        "| strategy | seeds | " + " | ".join(k.split("/", 1)[1] for k in loss_keys)
+        + f" | vs {BASELINE} | vs {BASELINE}, per seed | wall time s |",
+        "|---|---:|" + "---:|" * len(loss_keys) + "---:|---|---:|",
     ]
     base = by_strategy.get(BASELINE, {})
     for strategy, runs in by_strategy.items():
         cells = [_mean_sd([float(r[k]) for r in runs.values()]) for k in loss_keys]
-        paired = [float(runs[s]["dev_loss/mean"]) - float(base[s]["dev_loss/mean"]) for s in runs if s in base]
-        vs = "-" if strategy == BASELINE or not paired else _mean_sd(paired)
+        paired = {s: float(runs[s]["dev_loss/mean"]) - float(base[s]["dev_loss/mean"]) for s in runs if s in base}
+        vs = "-" if strategy == BASELINE or not paired else _mean_sd(list(paired.values()))
+        per_seed = "-" if vs == "-" else ", ".join(f"{s}: {d:+.4f}" for s, d in sorted(paired.items()))
         wall = _mean_sd([float(r["wall_time_s"]) for r in runs.values()])
-        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + f" | {vs} | {wall} |")
+        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + f" | {vs} | {per_seed} | {wall} |")
     token_keys = [k for k in rows[0] if str(k).startswith("tokens/")]
     lines += [
         "",

@@ -69,6 +69,11 @@ class DataConfig:
     ``max_length`` stay the same."""
     cache_dir: str | None = None
     """Folder of the tokenisation cache; default ``$MOEMIX_CACHE/datasets`` (``~/.cache/moemix/datasets``)."""
+    packing: bool = False
+    """Pack each training micro-batch's drawn examples into as few rows of at most ``max_length`` tokens as
+    fit, each example attending only to itself (``position_ids`` restart per example): the same draws, the
+    same mixture, less padding. For models whose attention reads those restarts as boundaries (Llama,
+    Mixtral, Qwen-MoE, OLMoE and most current decoders); dev and probe batches stay unpacked."""
 
 
 @dataclass

@@ -11,8 +11,8 @@ A model that ignores ``position_ids`` boundaries would attend across examples: c
 before packing for it.
 
 ``token_dataset_ids`` (``-1`` on padding) keeps the routing signal attributed to the right dataset although a
-row mixes datasets. Off by default; not yet wired into training (the trainer counts tokens per dataset from
-``attention_mask`` and per-row ``dataset_ids``, which a packed batch does not have).
+row mixes datasets: the trainer counts tokens seen, the online routing signal and the per-dataset training loss
+from it. Off by default; ``data.packing: true`` packs each training micro-batch (the draws stay the same).
 """
 
 from __future__ import annotations

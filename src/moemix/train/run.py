@@ -17,6 +17,7 @@ from moemix.config import Config, dump_config
 from moemix.data.load import TokenizedSplit, load_data, training_texts
 from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
+from moemix.data.packing import PackingCollator
 from moemix.data.sampler import MixtureSampler
 from moemix.errors import ConfigError, MoemixError
 from moemix.mixing import from_state
@@ -190,10 +191,11 @@ def prepare_run(config: Config) -> PreparedRun:
 
     sampler = MixtureSampler([len(s) for s in train_splits], initial, seed=config.seed)
     collator = MixtureCollator(pad_token_id=tokenizer.pad_token_id)
+    train_collator = PackingCollator(tokenizer.pad_token_id, config.max_length) if config.data.packing else collator
     feed = MixtureFeed(
         sampler,
         MixtureDataset(train_splits),
-        collator,
+        train_collator,
         batch_size=args.per_device_train_batch_size,
         world_size=args.world_size,
         rank=args.process_index,

@@ -65,10 +65,14 @@ class MixtureTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         dataset_ids = inputs.pop("dataset_ids", None)
         token_dataset_ids = inputs.pop("token_dataset_ids", None)
-        if dataset_ids is not None and model.training:
+        if token_dataset_ids is not None and model.training:  # packed rows: every token names its dataset
+            real = token_dataset_ids[token_dataset_ids >= 0].to(self.tokens_seen.device)
+            self.tokens_seen.index_add_(0, real, torch.ones_like(real))
+        elif dataset_ids is not None and model.training:
             tokens = inputs["attention_mask"].sum(dim=1)
             self.tokens_seen.index_add_(0, dataset_ids.to(self.tokens_seen.device), tokens.to(self.tokens_seen.device))
-        track_loss = self.window_loss is not None and model.training and dataset_ids is not None
+        loss_ids = token_dataset_ids if token_dataset_ids is not None else dataset_ids
+        track_loss = self.window_loss is not None and model.training and loss_ids is not None
         # The routing of this very forward is the online gate-load signal: no extra forward pass.
         counting = (
             self.online_counts.counting(inputs, dataset_ids, token_dataset_ids)
@@ -82,7 +86,7 @@ class MixtureTrainer(Trainer):
         if not track_loss:
             return result
         loss, outputs = result
-        self.window_loss.add(outputs.logits.detach(), inputs["labels"], dataset_ids)
+        self.window_loss.add(outputs.logits.detach(), inputs["labels"], loss_ids)
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):

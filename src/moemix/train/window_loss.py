@@ -22,7 +22,13 @@ class WindowLoss:
 
     @torch.no_grad()
     def add(self, logits: torch.Tensor, labels: torch.Tensor, dataset_ids: torch.Tensor) -> None:
+        """Add a batch: ``dataset_ids`` ``[B]`` (one per row) or ``[B, S]`` (one per token, packed rows)."""
         losses, valid = token_losses(logits, labels)
+        if dataset_ids.dim() == 2:  # the dataset of each predicted token (labels are shifted by one)
+            ids = dataset_ids[:, 1:][valid].to(self.sums.device)
+            self.sums.index_add_(0, ids, losses[valid].double().to(self.sums.device))
+            self.counts.index_add_(0, ids, torch.ones_like(ids))
+            return
         ids = dataset_ids.to(self.sums.device)
         self.sums.index_add_(0, ids, (losses * valid).sum(dim=1).double().to(self.sums.device))
         self.counts.index_add_(0, ids, valid.sum(dim=1).to(self.counts.device))

@@ -4,9 +4,16 @@ Six datasets: the four built-in domains (dialogue, nlp, math, code) plus two nea
 (``math_dup1``, ``math_dup2``: the same task and templates, other generated instances), so uniform sampling
 spends half its budget on math. The paper's argument predicts that the duplicates route alike, get small
 distances, and lose weight, and that the average dev loss over the four distinct tasks is lower at equal steps.
-Runs `moemix compare` (resumable: finished runs are skipped) and writes OUT/redundancy.md and OUT/redundancy.png.
+Runs `moemix compare` (resumable: finished runs are skipped) and writes OUT/redundancy.md, OUT/redundancy.png
+(the dynamic weights over training) and OUT/strategies.png (weight on the duplicates and dev loss per strategy).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/redundancy.py --out runs/quality/redundancy
+
+``--strategies ablations`` runs the ablations the paper leaves open on the same setting: update interval,
+eta, distance (l2, cosine, js), last MoE layer vs all, and sentence embeddings instead of gate loads:
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/redundancy.py --out runs/quality/ablations \
+        --strategies ablations --steps 150 --interval 15 --probe-batches 2
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ from moemix.train.compare import compare
 
 DISTINCT = ("dialogue", "nlp", "math", "code")
 DUPLICATES = ("math_dup1", "math_dup2")
+ABLATIONS = (
+    "uniform,dynamic,dynamic/interval={half},dynamic/interval={double},dynamic/eta=1,dynamic/eta=3,"
+    "dynamic/distance=cosine,dynamic/distance=js,dynamic/layers=all,embedding"
+)
 
 CONFIG = """
 output_dir: {out}/unused
@@ -37,7 +48,7 @@ model:
   vocab_size: 2048
   tiny_config: {{hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4,
                 num_key_value_heads: 2, num_local_experts: 8, num_experts_per_tok: 2}}
-mixing: {{interval: {interval}, probe_batches: 5}}
+mixing: {{interval: {interval}, probe_batches: {probe_batches}}}
 training:
   max_steps: {steps}
   per_device_train_batch_size: 8
@@ -119,6 +130,39 @@ def plot(rows: list[dict], out: Path) -> Path:
     return path
 
 
+def plot_strategies(rows: list[dict], out: Path) -> Path:
+    """Per strategy, mean and spread over seeds: final weight on the duplicates, paired dev-loss difference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    uniform = {r["seed"]: r for r in rows if r["strategy"] == "uniform"}
+    distinct = lambda r: np.mean([float(r[f"dev_loss/{d}"]) for d in DISTINCT])  # noqa: E731
+    dup = [[sum(float(r[f"weight/{d}"]) for d in DUPLICATES) for r in rows if r["strategy"] == s] for s in strategies]
+    diff = [[distinct(r) - distinct(uniform[r["seed"]]) for r in rows if r["strategy"] == s and r["seed"] in uniform]
+            for s in strategies]
+    sd = lambda xs: np.std(xs, ddof=1) if len(xs) > 1 else 0.0  # noqa: E731
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    y = np.arange(len(strategies))
+    axes[0].barh(y, [np.mean(v) for v in dup], xerr=[sd(v) for v in dup], color="C1")
+    axes[0].axvline(len(DUPLICATES) / (len(DISTINCT) + len(DUPLICATES)), color="k", lw=0.8, ls="--")
+    axes[0].set_xlabel("final weight on the two duplicates (dashed: uniform)")
+    axes[1].barh(y, [np.mean(v) if v else 0 for v in diff], xerr=[sd(v) for v in diff], color="C0")
+    axes[1].axvline(0, color="k", lw=0.8)
+    axes[1].set_xlabel("dev loss over the 4 distinct tasks minus uniform's, same seed (< 0: better)")
+    for ax in axes:
+        ax.set_yticks(y, strategies, fontsize=8)
+        ax.invert_yaxis()
+        ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    path = out / "strategies.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/quality/redundancy")
@@ -126,21 +170,26 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--interval", type=int, default=20)
+    parser.add_argument("--probe-batches", type=int, default=5)
     parser.add_argument("--train-examples", type=int, default=1500)
     args = parser.parse_args()
+    if args.strategies == "ablations":
+        args.strategies = ABLATIONS.format(half=max(args.interval // 2, 1), double=args.interval * 2)
     out = Path(args.out)
     datasets = write_data(out, args.train_examples)
     config = out / "config.yaml"
-    write_text_atomic(config, CONFIG.format(out=out, datasets="\n".join(datasets), steps=args.steps, interval=args.interval))
+    write_text_atomic(config, CONFIG.format(out=out, datasets="\n".join(datasets), steps=args.steps, interval=args.interval, probe_batches=args.probe_batches))
     rows = compare(config, args.strategies.split(","), [int(s) for s in args.seeds.split(",")], out / "runs")
     text = summarise(rows, out)
     header = (
         f"Controlled redundancy: {args.steps} steps x 8 sequences (max 256 tokens), tiny random-init Mixtral "
-        f"(4 layers, 8 experts, top-2), update every {args.interval} steps; {platform.machine()}, CPU.\n\n"
+        f"(4 layers, 8 experts, top-2), update every {args.interval} steps from {args.probe_batches} probe batches of 16 "
+        f"per dataset; {platform.machine()}, CPU.\n\n"
     )
     write_text_atomic(out / "redundancy.md", header + text)
     print(header + text)
     print(plot(rows, out))
+    print(plot_strategies(rows, out))
     print(json.dumps({"runs": len(rows)}))
 
 

@@ -151,7 +151,7 @@ def plot_strategies(rows: list[dict], out: Path) -> Path:
     axes[0].set_xlabel("final weight on the two duplicates (dashed: uniform)")
     axes[1].barh(y, [np.mean(v) if v else 0 for v in diff], xerr=[sd(v) for v in diff], color="C0")
     axes[1].axvline(0, color="k", lw=0.8)
-    axes[1].set_xlabel("dev loss over the 4 distinct tasks minus uniform's, same seed (< 0: better)")
+    axes[1].set_xlabel("distinct-task dev loss minus uniform's (< 0: better)")
     for ax in axes:
         ax.set_yticks(y, strategies, fontsize=8)
         ax.invert_yaxis()

@@ -109,3 +109,13 @@ def test_two_process_gloo_run(tmp_path):
         for start in range(0, len(examples), sizes[d]):
             epoch = examples[start : start + sizes[d]]
             assert len(set(epoch)) == len(epoch)
+
+    # tokens_seen in metrics.json counts every rank's tokens (summed over ranks), not rank 0's alone.
+    splits = prepare_run(load_config(config, [f"--output_dir={tmp_path / 'splits'}"])).trainer.feed.dataset.splits
+    expected_tokens = [0] * len(splits)
+    for rank in ranks:
+        for draws in rank.values():
+            for d, e in draws:
+                expected_tokens[d] += len(splits[d].input_ids[e])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["tokens_seen"].values()) == expected_tokens

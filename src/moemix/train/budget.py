@@ -29,7 +29,9 @@ class TokenTotals(TrainerCallback):
 
     def restore(self, totals: list[int]) -> None:
         """Continue from a checkpoint's totals: rank 0 carries them, so that sums over ranks stay right."""
-        values = torch.tensor(totals, dtype=torch.long) if rank_and_world()[0] == 0 else torch.zeros(len(totals), dtype=torch.long)
+        values = torch.tensor(totals, dtype=torch.long)
+        if rank_and_world()[0] != 0:
+            values.zero_()
         self.trainer.tokens_seen.copy_(values.to(self.trainer.tokens_seen.device))
         self.totals = np.asarray(totals, dtype=np.int64)
 

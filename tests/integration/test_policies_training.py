@@ -74,6 +74,23 @@ def test_refloss_from_a_reference_file(tmp_path):
     assert w[0] > 0.9 and w[1] == pytest.approx(w[2])
 
 
+def test_refloss_measures_its_signal_on_the_reference_runs_examples(tmp_path):
+    # A finished run's reference is its final dev loss over the eval batches; refloss's signal must be measured
+    # on the same batches. With the reference run's own model, and no training, the excess is exactly zero.
+    reference_run, _ = _train(tmp_path, "--mixing.policy=uniform", "--eval_batches=2", "--per_device_eval_batch_size=4")
+    run = prepare_run(load_config(text=CONFIG, overrides=[
+        f"--output_dir={tmp_path / 'refloss'}", "--mixing.policy=refloss", f"--mixing.reference={tmp_path / 'run'}",
+        "--eval_batches=2", "--per_device_eval_batch_size=4", "--learning_rate=0",
+    ]))
+    run.trainer.model.load_state_dict(reference_run.trainer.model.state_dict())
+    run.train()
+    reference = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for record in read_jsonl(tmp_path / "refloss" / "mixture.jsonl"):
+        for name, loss in record["dev_loss"].items():
+            assert loss == pytest.approx(reference[f"eval/{name}/loss"], rel=1e-6)
+        np.testing.assert_allclose(_weights(record), 1 / 3)
+
+
 def test_floor_and_ceiling_hold_for_any_policy(tmp_path):
     _, log = _train(tmp_path, "--mixing.policy=cycle", "--mixing.floor=0.1", "--mixing.ceiling=0.7")
     for record in log:

@@ -204,14 +204,18 @@ def prepare_run(config: Config) -> PreparedRun:
     per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     tickets = args.max_steps * per_step if args.max_steps > 0 else sum(len(s) for s in train_splits)
 
-    probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
-    probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
-    if config.mixing.source == "online" and "dev_loss" not in policy.needs:
-        probe = [[] for _ in dev_splits]  # the training forwards are the routing signal: nothing to probe
     eval_batches = {
         name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, collator))
         for name, dev in zip(names, dev_splits)
     }
+    probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
+    probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
+    if "dev_loss" in policy.needs:
+        # A dev-loss signal is set against reference losses, which a finished run gives as its final dev loss
+        # over the eval batches: measure the signal on those same examples, or the excess is sampling noise.
+        probe = [eval_batches[name] for name in names]
+    elif config.mixing.source == "online":
+        probe = [[] for _ in dev_splits]  # the training forwards are the routing signal: nothing to probe
 
     log_path = out / "mixture.jsonl"
     rank = args.process_index

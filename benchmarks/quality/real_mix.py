@@ -130,9 +130,10 @@ def plot(rows: list[dict], out: Path) -> Path:
             log = read_jsonl(Path(row["run_dir"]) / "mixture.jsonl")
             if not log:
                 continue
+            start = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())["initial_weights"]
             steps = [0] + [r["step"] for r in log]
             for j, name in enumerate(names):
-                ax.plot(steps, [1 / len(names)] + [r["weights"][name] for r in log], color=f"C{j}", alpha=0.7,
+                ax.plot(steps, [start[name]] + [r["weights"][name] for r in log], color=f"C{j}", alpha=0.7,
                         label=name if row["seed"] == rows[0]["seed"] else None)
         ax.set_title(strategy, fontsize=9)
         ax.set_ylim(0, 1)

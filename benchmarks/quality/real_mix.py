@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from moemix.files import read_jsonl, write_json_atomic, write_text_atomic
-from moemix.report.summary import markdown, write_csv
+from moemix.report.summary import markdown, mean_sd, write_csv
 from moemix.train.compare import compare, parse_strategy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,12 +81,6 @@ def gsm8k_score(model_dir: Path, problems: int, max_new_tokens: int, out_file: P
     result["seconds"] = round(time.perf_counter() - started, 1)
     write_json_atomic(out_file, result)
     return result
-
-
-def mean_sd(values: list[float], digits: int = 4) -> str:
-    if len(values) < 2:
-        return f"{np.mean(values):.{digits}f}" if values else "-"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def gsm8k_table(rows: list[dict], base: dict | None) -> str:

@@ -40,12 +40,13 @@ def write_csv(path, rows: list[dict[str, object]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def _mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float], digits: int = 4) -> str:
+    """``"mean ± sd"`` over seeds (sample sd); the mean alone for one value, ``""`` for none."""
     if not values:
         return ""
     mean = float(np.mean(values))
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
-    return f"{mean:.4f} ± {sd:.4f}" if not math.isnan(sd) else f"{mean:.4f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if not math.isnan(sd) else f"{mean:.{digits}f}"
 
 
 def markdown(rows: list[dict[str, object]]) -> str:
@@ -65,11 +66,11 @@ def markdown(rows: list[dict[str, object]]) -> str:
     ]
     base = by_strategy.get(BASELINE, {})
     for strategy, runs in by_strategy.items():
-        cells = [_mean_sd([float(r[k]) for r in runs.values()]) for k in loss_keys]
+        cells = [mean_sd([float(r[k]) for r in runs.values()]) for k in loss_keys]
         paired = {s: float(runs[s]["dev_loss/mean"]) - float(base[s]["dev_loss/mean"]) for s in runs if s in base}
-        vs = "-" if strategy == BASELINE or not paired else _mean_sd(list(paired.values()))
+        vs = "-" if strategy == BASELINE or not paired else mean_sd(list(paired.values()))
         per_seed = "-" if vs == "-" else ", ".join(f"{s}: {d:+.4f}" for s, d in sorted(paired.items()))
-        wall = _mean_sd([float(r["wall_time_s"]) for r in runs.values()])
+        wall = mean_sd([float(r["wall_time_s"]) for r in runs.values()])
         lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + f" | {vs} | {per_seed} | {wall} |")
     token_keys = [k for k in rows[0] if str(k).startswith("tokens/")]
     lines += [

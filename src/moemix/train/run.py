@@ -36,11 +36,11 @@ from moemix.train.trainer import MixtureTrainer
 
 logger = logging.getLogger(__name__)
 
-# What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
-# nothing is reported to an online service by default (runs must work offline).
 RUN_CONFIG = "run_config.yaml"
 """The resolved config each run writes into its folder (see :func:`moemix.config.dump_config`)."""
 
+# What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
+# nothing is reported to an online service by default (runs must work offline).
 TRAINING_DEFAULTS = {"remove_unused_columns": False, "report_to": "none", "save_strategy": "no"}
 
 
@@ -208,14 +208,15 @@ def prepare_run(config: Config) -> PreparedRun:
         name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, collator))
         for name, dev in zip(names, dev_splits)
     }
-    probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
-    probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
     if "dev_loss" in policy.needs:
         # A dev-loss signal is set against reference losses, which a finished run gives as its final dev loss
         # over the eval batches: measure the signal on those same examples, or the excess is sampling noise.
         probe = [eval_batches[name] for name in names]
     elif config.mixing.source == "online":
         probe = [[] for _ in dev_splits]  # the training forwards are the routing signal: nothing to probe
+    else:
+        probe_size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
+        probe = [list(fixed_batches(dev, probe_size, config.mixing.probe_batches, collator)) for dev in dev_splits]
 
     log_path = out / "mixture.jsonl"
     rank = args.process_index

@@ -103,9 +103,10 @@ def score_code(module, problems: list[dict], answers: list[str], options: EvalOp
         options: ``timeout``, ``memory_mb`` and ``workers`` apply.
 
     Returns:
-        ``{"pass@1", "passed", "n", "timeouts", "samples": [{task_id, status, seconds, answer, error}]}``.
+        ``{"pass@1", "passed", "n", "timeouts", "sandbox", "samples": [{task_id, status, seconds, answer, error}]}``;
+        ``sandbox`` says how the programs were shut in (``bubblewrap``, or ``none: <why>``).
     """
-    from moemix.eval.sandbox import TIMEOUT, run_programs
+    from moemix.eval.sandbox import TIMEOUT, isolation, run_programs
 
     programs = [module.program(p, a) for p, a in zip(problems, answers, strict=True)]
     runs = run_programs(programs, options.timeout, options.memory_mb, options.workers)
@@ -119,6 +120,7 @@ def score_code(module, problems: list[dict], answers: list[str], options: EvalOp
         "passed": passed,
         "n": len(runs),
         "timeouts": sum(r.status == TIMEOUT for r in runs),
+        "sandbox": isolation(),
         "samples": samples,
     }
 

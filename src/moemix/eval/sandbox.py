@@ -185,11 +185,17 @@ def _run(program, folder, timeout, memory_mb, max_processes, isolated, cgroup) -
     if cgroup is not None:
         argv = cgroup.wrap(argv)
     started = time.perf_counter()
-    with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-        proc = subprocess.Popen(
-            argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=pass_fds,
-            start_new_session=True,  # its own process group, killed with all its members at the end
-        )
+    try:
+        with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
+            proc = subprocess.Popen(
+                argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=pass_fds,
+                start_new_session=True,  # its own process group, killed with all its members at the end
+            )
+    except BaseException:
+        for fd in (*pass_fds, info_read):
+            if fd is not None:
+                os.close(fd)
+        raise
     init = None
     if info_read is not None:
         os.close(pass_fds[0])

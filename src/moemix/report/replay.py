@@ -77,15 +77,3 @@ def time_averaged_weights(records: list[dict], metrics: dict) -> np.ndarray:
     durations = np.diff(steps)
     mean = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
     return mean / mean.sum()
-
-
-# The export functions moved to moemix.report.export; these names stay importable from here for callers.
-_MOVED = ("EXPORT_FORMATS", "export_weights", "run_weights", "write_export")
-
-
-def __getattr__(name: str):
-    if name in _MOVED:
-        from moemix.report import export  # late: export itself imports this module
-
-        return getattr(export, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,12 +179,3 @@ def test_average_counts_each_weight_for_the_steps_it_held(tmp_path):
     names, probs = parse_back("hf", write_export(run, "hf", average=True).read_text())
     # 5 steps at (.5,.5), 5 at (1,0), 10 at (0,1): (2.5 + 5) / 20 and (2.5 + 10) / 20.
     assert probs == [0.375, 0.625]
-
-
-def test_moved_functions_stay_importable_from_replay(tmp_path):
-    from moemix.report import replay
-
-    run = make_run(tmp_path / "run", NINTHS)
-    assert replay.write_export(run, "hf").name == "weights.hf.json"
-    assert replay.export_weights({"a": 1.0, "b": 3.0}, "megatron") == "--data-path 0.250000 a 0.750000 b\n"
-    assert "megatron-args" in replay.EXPORT_FORMATS and replay.run_weights(run)["d0"] == pytest.approx(1 / 9)

@@ -70,7 +70,8 @@ def _paired_dots(run: RunFolder, points: dict[str, list[tuple[int, float]]]) -> 
                for n, s, e in zip(names, start, end)]
     size = tick_fontsize(len(names))
     height = row_inches(len(names)) * 1.3 * len(names) + 1.5
-    fig, ax = new_figure(4.5 + text_inches(labels, size) + text_inches(changes, size) + 2.2, height)
+    legend_width = text_inches(["end: higher"], 8) + 0.8
+    fig, ax = new_figure(4.5 + text_inches(labels, size) + text_inches(changes, size) + legend_width, height)
     y = np.arange(len(names))
     for i, name in enumerate(names):
         if len(points[name]) > 1:

@@ -39,7 +39,8 @@ def loads_figure(run: RunFolder) -> Figure:
     experts = loads.shape[1]
     size = tick_fontsize(len(names))
     cells_width = min(max(0.3 * experts, 4.0), 10.0)
-    fig, ax = new_figure(text_inches(labels, size) + cells_width + 1.8, max(3.0, row_inches(len(names)) * len(names) + 1.7))
+    height = max(3.0, row_inches(len(names)) * len(names) + 1.7)
+    fig, ax = new_figure(text_inches(labels, size) + cells_width + 1.8, height)
     image = ax.imshow(loads, aspect="auto", cmap="viridis", vmin=0, interpolation="nearest")
     ax.set_yticks(range(len(names)), labels, fontsize=size)
     stride = math.ceil(experts / MAX_EXPERT_TICKS)

@@ -84,8 +84,11 @@ def weights_figure(run: RunFolder) -> Figure:
     handles = []
     for rank, i in enumerate(coloured):
         colour, dashes = line_style(rank if grey else i)  # a dataset keeps its style in every plot up to 12
-        handles.append(ax.step(steps, weights[:, i], where="post", color=colour, linestyle=dashes,
-                               linewidth=2, zorder=2 + len(coloured) - rank)[0])
+        # a dot on the last weights: the last update often falls on the last step, where a step line
+        # shows it only as a vertical stroke
+        handles.append(ax.step(steps, weights[:, i], where="post", color=colour, linestyle=dashes, linewidth=2,
+                               marker="o", markersize=4, markevery=[len(steps) - 1],
+                               zorder=2 + rank)[0])  # dashed over solid: lines that coincide show both
     if grey:
         handles.append(Line2D([], [], color=GREY, linewidth=1))
     title = "final weight" if not grey else f"final weight ({len(coloured)} largest coloured)"
@@ -93,7 +96,7 @@ def weights_figure(run: RunFolder) -> Figure:
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("sampling weight")
     ax.set_ylim(0, max(1e-3, float(weights.max())) * 1.1)
-    ax.set_xlim(steps[0], max(steps[-1], 1))
+    ax.set_xlim(steps[0], max(steps[-1], 1) * 1.02)  # room for the last dots
     ax.set_title("Mixture weights: each update holds until the next"
                  + ("\n(every dataset had the same weight throughout: one line)" if everyone_alike else ""),
                  fontsize=10)

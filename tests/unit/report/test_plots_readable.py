@@ -11,7 +11,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
-from moemix.report.dev_loss_plot import dev_loss_figure
+from moemix.report.dev_loss_plot import HIGHER, LOWER, dev_loss_figure
 from moemix.report.heatmaps import distances_figure, loads_figure
 from moemix.report.plots import PLOTS, plot_distances, plot_loads, plot_run, realised_figure, weights_figure
 from moemix.report.run_folder import read_run
@@ -177,6 +177,17 @@ def test_two_dev_loss_measurements_are_a_pair_of_dots_not_a_line(make_run, n):
     first = run.names[0]
     a, b = run.metrics[f"eval_initial/{first}/loss"], run.metrics[f"eval/{first}/loss"]
     assert right[0] == f"{a:.3f} → {b:.3f}  ({b - a:+.3f})"
+
+
+def test_a_dev_loss_that_rose_is_marked_so(make_run):
+    run = read_run(make_run(4))
+    worse = run.names[2]
+    run.metrics[f"eval/{worse}/loss"] = run.metrics[f"eval_initial/{worse}/loss"] + 0.5
+    fig = dev_loss_figure(run)
+    end = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)][1]
+    colours = [mcolors.to_hex(c) for c in end.get_facecolors()]
+    assert colours[2] == HIGHER and {colours[i] for i in (0, 1, 3)} == {LOWER}
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["start", "end: lower", "end: higher"]
 
 
 def test_logged_dev_losses_make_one_curve_per_dataset(make_run):

@@ -432,8 +432,3 @@ def load_data(config: Config, tokenizer, *, strict: bool | None = None, warn: bo
         loaded.append(item)
     return loaded
 
-
-def load_splits(ds: DatasetConfig, tokenizer, max_length: int, seed: int) -> tuple[TokenizedSplit, TokenizedSplit]:
-    """Read and tokenise one dataset's train and dev splits (strict, cached)."""
-    item = load_dataset(ds, tokenizer, max_length, seed, strict=ds.skip_invalid is not True)
-    return item.train, item.dev

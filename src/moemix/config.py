@@ -743,9 +743,9 @@ def _each_file_paths(path: str, at: str) -> list[str]:
 
 
 class _ExpandedWhere(_Where):
-    """Places after :func:`expand_each_file`: ``datasets.j`` is written as the entry it came from, and its file."""
+    """Places after :func:`expand_each_file`: ``datasets.j`` is written as the entry ``datasets.i`` it came from."""
 
-    def __init__(self, where: _Where, origin: dict[int, tuple[int, str | None]]):
+    def __init__(self, where: _Where, origin: dict[int, int]):
         super().__init__(where.source, where.lines, where.overridden)
         self.origin = origin
 
@@ -754,9 +754,7 @@ class _ExpandedWhere(_Where):
         index, dot, tail = rest.partition(".")
         if head != "datasets" or not index.isdigit() or int(index) not in self.origin:
             return super().__call__(path)
-        i, file = self.origin[int(index)]
-        text = super().__call__(f"datasets.{i}{dot}{tail}")
-        return f"{text} ({file})" if file else text
+        return super().__call__(f"datasets.{self.origin[int(index)]}{dot}{tail}")
 
 
 def expand_each_file(config: Config, where: _Where) -> _Where:
@@ -775,11 +773,11 @@ def expand_each_file(config: Config, where: _Where) -> _Where:
     if not any(ds.each_file for ds in config.datasets):
         return where
     datasets: list[DatasetConfig] = []
-    origin: dict[int, tuple[int, str | None]] = {}
+    origin: dict[int, int] = {}
     taken: dict[str, str] = {ds.name: f"datasets.{i}" for i, ds in enumerate(config.datasets) if not ds.each_file}
     for i, ds in enumerate(config.datasets):
         if not ds.each_file:
-            origin[len(datasets)] = (i, None)
+            origin[len(datasets)] = i
             datasets.append(ds)
             continue
         _validate_dataset(ds, f"datasets.{i}", where)  # the shared settings, checked once at their own line
@@ -789,7 +787,7 @@ def expand_each_file(config: Config, where: _Where) -> _Where:
                 at = where(f"datasets.{i}.name")
                 raise ConfigError(f"{at}: {file} gives the name {name!r}, already {taken[name]}'s")
             taken[name] = file
-            origin[len(datasets)] = (i, file)
+            origin[len(datasets)] = i
             datasets.append(dataclasses.replace(ds, name=name, path=file, each_file=False))
     config.datasets = datasets
     return _ExpandedWhere(where, origin)

@@ -9,7 +9,7 @@ import random
 
 import yaml
 
-from moemix.cli import main
+from moemix.cli import build_parser, main
 
 CONFIG = """
 max_length: 64
@@ -103,3 +103,11 @@ def test_fifteen_datasets_validate_then_train(tmp_path, monkeypatch, capsys, cap
     table = {line.split()[0]: line.split()[1:] for line in data[0].splitlines()[3:18]}
     assert list(table) == names
     assert table["task_03"][:5] == ["16", "4", "0", "0", "20"]  # kept whole: every prompt cut, nothing dropped
+
+
+def test_verbose_is_a_flag_of_the_commands_that_load_data_not_a_config_override():
+    for argv in (["train", "c.yaml", "--verbose", "--max_steps", "2"], ["demo", "--tiny", "--verbose"]):
+        args, overrides = build_parser().parse_known_args(argv)
+        assert args.verbose and "--verbose" not in overrides
+    args, overrides = build_parser().parse_known_args(["data", "validate", "c.yaml", "--all-problems"])
+    assert args.all_problems and overrides == []

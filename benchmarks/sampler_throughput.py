@@ -76,16 +76,17 @@ def main() -> None:
         splits = _splits([int(2 * K * w) + 50 for w in weights], rng)
 
         def moemix_indices():
-            sampler = MixtureSampler([len(s) for s in splits], weights, seed=args.seed, num_samples=K)
-            for _ in sampler:
-                pass
+            sampler = MixtureSampler([len(s) for s in splits], weights, seed=args.seed)
+            for _ in range(K):
+                sampler.draw()
 
         mixture = MixtureDataset(splits)
 
         def moemix_examples():
-            sampler = MixtureSampler([len(s) for s in splits], weights, seed=args.seed, num_samples=K)
-            for index in sampler:
-                mixture[index]
+            sampler = MixtureSampler([len(s) for s in splits], weights, seed=args.seed)
+            for _ in range(K):
+                d, example = sampler.draw()
+                mixture[int(mixture.offsets[d] + example)]
 
         hf = [_hf_dataset(s).with_format("numpy") for s in splits]
 

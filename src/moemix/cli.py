@@ -109,9 +109,12 @@ def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
     quiet_libraries()
     # Read everything leniently so that every problem is listed, then judge each dataset by its own rule.
     tokenizer = build_tokenizer(config.model, lambda: training_texts(config, strict=False))
-    reports = [item.report for item in load_data(config, tokenizer, strict=False, warn=False)]
+    loaded = load_data(
+        config, tokenizer, strict=False, warn=False, all_problems=args.all_problems, require_examples=False
+    )
+    reports = [item.report for item in loaded]
     strict = {ds.name for ds in config.datasets if is_strict(ds, config)}
-    print(format_report(reports, config.max_length, strict), flush=True)
+    print(format_report(reports, config.max_length, strict, listed=None if args.all_problems else 10), flush=True)
     check_reports(reports, strict)
     return 0
 
@@ -240,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--training.max_steps=100, datasets.0.path=FILE; TrainingArguments fields also bare: --max_steps 100.",
     )
     train.add_argument("config", help="YAML config file")
+    train.add_argument("--verbose", action="store_true", help="log moemix's info lines too (each split's problems)")
     train.set_defaults(run=_train)
     demo = sub.add_parser(
         "demo",
@@ -251,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     demo.add_argument("--max-steps", type=int, default=None, help="optimizer steps (default: the demo config's)")
     demo.add_argument("--tiny", action="store_true", help="a small random-init Mixtral and a built-in tokenizer")
+    demo.add_argument("--verbose", action="store_true", help="log moemix's info lines too (each split's problems)")
     up = sub.add_parser(
         "upcycle",
         help="turn a dense Llama-family model into an MoE (Mixtral; Qwen2-MoE when some layers stay dense)",
@@ -303,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         "if a strict dataset has invalid records. Fills the tokenisation cache. Overrides as for train.",
     )
     validate.add_argument("config", help="YAML config file")
+    validate.add_argument("--all-problems", action="store_true", help="list every problem, not the first 10 per split")
     validate.set_defaults(run=_data_validate)
     report = sub.add_parser(
         "report",
@@ -374,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: bad input prints one line and exits 2, with no traceback."""
     parser = build_parser()
     args, overrides = parser.parse_known_args(argv)
+    if getattr(args, "verbose", False):  # moemix's info lines; the libraries stay as quiet_libraries leaves them
+        import logging
+
+        logger = logging.getLogger("moemix")
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(logging.StreamHandler())
     try:
         return args.run(args, overrides)
     except MoemixError as err:

@@ -8,6 +8,8 @@ and listed here. Unknown keys are errors that name the file, line and key.
 from __future__ import annotations
 
 import dataclasses
+import glob
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ class DatasetConfig:
     training data; for ``builtin:`` data without ``dev_size``, the generator's own dev split."""
     dev_size: int | float = 0
     """When ``dev_path`` is not given: the dev split held out from the training data, a count (``200``) or a
-    fraction (``0.05``), chosen by a permutation seeded with ``seed``; disjoint from what is trained on."""
+    fraction (``0.05``), chosen by a permutation seeded with ``data_seed``; disjoint from what is trained on."""
     format: str = "auto"
     """``sharegpt`` (conversations of {from, value}, roles human/gpt/system), ``openai`` (messages of
     {role, content}), ``alpaca`` (instruction, input, output, optional system and history of [user, assistant]
@@ -55,6 +57,27 @@ class DatasetConfig:
     """Skip (and count) records that break a rule instead of stopping; default: ``data.skip_invalid``."""
     max_examples: int | None = None
     """Train on at most this many examples: the first usable ones, after the dev split is held out."""
+    strip_prefix: dict[str, str | list[str]] = field(default_factory=dict)
+    """Clean-up before rendering: field of the file (as the file names it, before ``columns`` and
+    ``templates``) -> text removed from the start of its value, with the whitespace after it; a list removes
+    each in turn. In a field holding turns (``conversations``, ``messages``, ``history``) every turn's text
+    is cleaned."""
+    strip_suffix: dict[str, str | list[str]] = field(default_factory=dict)
+    """As ``strip_prefix``, at the end: ``{completion: "<|endoftext|>"}`` removes the literal end-of-text
+    marker that ends T0/P3-style completions, and the whitespace before it."""
+    remove_regex: dict[str, str | list[str]] = field(default_factory=dict)
+    """As ``strip_prefix``, for every match of a Python regular expression anywhere in the value, e.g.
+    ``{answer: "<<[^>]*>>"}`` drops GSM8K's calculator notes. Applied after the prefixes and suffixes."""
+    truncation: str = "drop"
+    """What an example longer than ``max_length`` loses. ``drop``: its end (an example whose assistant
+    tokens all lie beyond ``max_length`` is dropped and counted); ``left``: the oldest context: earlier
+    exchanges first, then the start of the last prompt, so that the last answer fits; ``right``: the end
+    of the last prompt (its start, usually the instruction, is kept), then earlier exchanges. The prompt keeps
+    at least half of ``max_length``; an answer longer than the rest loses its end."""
+    each_file: bool = False
+    """Make one dataset of every file that ``path`` (one glob pattern or folder) names, with this entry's
+    settings; ``name`` is then a pattern in which ``{stem}`` stands for the file's name without its type
+    (``name: "{stem}"``, ``name: "t0_{stem}"``; quote it in YAML). Files are taken in sorted order."""
 
 
 @dataclass
@@ -225,7 +248,10 @@ class Config:
     max_length: int = 1024
     """Examples are truncated to this many tokens (batches are padded to their longest example only)."""
     seed: int = 42
-    """Seed of the sampler and of held-out dev splits."""
+    """Seed of the sampler (which examples are trained on, in which order) and of the training arguments."""
+    data_seed: int = 42
+    """Seed of the dev splits held out by ``dev_size``; apart from ``seed``, so that runs with different seeds
+    (``moemix compare``) evaluate on the same examples."""
     eval_batches: int | None = None
     """Dev batches per dataset for the final dev loss; default: the whole dev split."""
     max_tokens: int | None = None
@@ -450,6 +476,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         overridden.add(key)
     where = _Where(source, lines, overridden)
     config = _build(Config, data, "", where)
+    validate_data_options(config, where)
+    where = expand_each_file(config, where)
     validate(config, where)
     return config
 
@@ -629,3 +657,137 @@ def validate(config: Config, where: _Where | None = None) -> None:
         raise ConfigError(f"{where(f'training.{key}')}: unknown key; not a transformers.TrainingArguments field")
     if config.max_length < 8:
         raise ConfigError(f"{where('max_length')}: must be >= 8, got {config.max_length}")
+
+
+# ------------------------------------------------------------------------ data options: clean-up, truncation, files
+
+TRUNCATIONS = ("drop", "left", "right")
+"""The values of ``DatasetConfig.truncation``."""
+DATA_SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".tsv.gz", ".jsonl", ".json", ".csv", ".tsv", ".parquet")
+"""The file types a dataset's ``path`` reads, longest first so that ``.jsonl.gz`` wins over ``.gz``."""
+_CLEAN_UP = ("strip_prefix", "strip_suffix", "remove_regex")
+
+
+def validate_data_options(config: Config, where: _Where | None = None) -> None:
+    """Rules of the clean-up, truncation and ``each_file`` options of the dataset and dev set entries.
+
+    Raises:
+        ConfigError: naming the file, line and field of the first problem.
+    """
+    where = where or _Where("<config>", {})
+    if config.data_seed < 0:
+        raise ConfigError(f"{where('data_seed')}: must be >= 0, got {config.data_seed}")
+    for key, entries in (("datasets", config.datasets), ("dev_datasets", config.dev_datasets)):
+        for i, ds in enumerate(entries):
+            prefix = f"{key}.{i}"
+            for option in _CLEAN_UP:
+                for name, values in getattr(ds, option).items():
+                    at = where(f"{prefix}.{option}.{name}")
+                    values = [values] if isinstance(values, str) else values
+                    if not values or not all(values):
+                        raise ConfigError(f"{at}: must be a non-empty text or a list of them")
+                    for value in values if option == "remove_regex" else ():
+                        try:
+                            re.compile(value)
+                        except re.error as err:
+                            raise ConfigError(f"{at}: not a valid regular expression ({err})") from None
+            if ds.truncation not in TRUNCATIONS:
+                raise ConfigError(
+                    f"{where(f'{prefix}.truncation')}: must be one of {', '.join(TRUNCATIONS)}, got {ds.truncation!r}"
+                )
+            if key == "dev_datasets":
+                for option, default in (("truncation", "drop"), ("each_file", False)):
+                    if getattr(ds, option) != default:
+                        at = where(f"{prefix}.{option}")
+                        raise ConfigError(f"{at}: not in a dev set (it follows its training dataset)")
+            elif ds.each_file:
+                if not isinstance(ds.path, str) or ds.path.startswith(("hf:", "builtin:")):
+                    raise ConfigError(f"{where(f'{prefix}.path')}: with each_file, must be one glob pattern or folder")
+                if ds.dev_path is not None:
+                    raise ConfigError(
+                        f"{where(f'{prefix}.dev_path')}: not with each_file; hold out dev_size from each file, or add "
+                        "dev_datasets entries under the datasets' names"
+                    )
+                if "{stem}" not in ds.name:
+                    raise ConfigError(
+                        f"{where(f'{prefix}.name')}: with each_file, a pattern holding {{stem}} (the file's name "
+                        "without "
+                        f"its type), e.g. name: \"{{stem}}\" or \"t0_{{stem}}\"; got {ds.name!r}"
+                    )
+
+
+def data_suffix(path: str | Path) -> str | None:
+    """The file type of :data:`DATA_SUFFIXES` that ``path`` ends with (``.jsonl.gz``, ``.csv``, ...), or None."""
+    name = str(path).lower()
+    return next((s for s in DATA_SUFFIXES if name.endswith(s)), None)
+
+
+def _each_file_paths(path: str, at: str) -> list[str]:
+    """The files of one ``each_file`` pattern or folder, sorted; read as a dataset's ``path`` reads them."""
+    if glob.has_magic(path):
+        files = sorted(p for p in glob.glob(path, recursive=True) if Path(p).is_file())
+        odd = [f for f in files if data_suffix(f) is None]
+        if odd:
+            raise ConfigError(f"{at}: {odd[0]} is not a data file ({', '.join(DATA_SUFFIXES)}); narrow the pattern")
+    elif Path(path).is_dir():
+        root = Path(path)
+        files = sorted(
+            str(f) for f in root.rglob("*")
+            if f.is_file() and data_suffix(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)
+        )
+    else:
+        raise ConfigError(f"{at}: with each_file, must be a glob pattern or a folder; {path!r} is neither")
+    if not files:
+        raise ConfigError(f"{at}: no data file matches {path!r} (relative paths start at the working directory)")
+    return files
+
+
+class _ExpandedWhere(_Where):
+    """Places after :func:`expand_each_file`: ``datasets.j`` is written as the entry ``datasets.i`` it came from."""
+
+    def __init__(self, where: _Where, origin: dict[int, int]):
+        super().__init__(where.source, where.lines, where.overridden)
+        self.origin = origin
+
+    def __call__(self, path: str) -> str:
+        head, _, rest = path.partition(".")
+        index, dot, tail = rest.partition(".")
+        if head != "datasets" or not index.isdigit() or int(index) not in self.origin:
+            return super().__call__(path)
+        return super().__call__(f"datasets.{self.origin[int(index)]}{dot}{tail}")
+
+
+def expand_each_file(config: Config, where: _Where) -> _Where:
+    """Replace every ``each_file`` dataset entry of ``config`` by one entry per file, in place.
+
+    Each new entry keeps the settings of its pattern entry, with ``path`` its file, ``name`` the pattern with
+    ``{stem}`` replaced and ``each_file`` false, so that the config written into a run folder reads back to
+    the same datasets.
+
+    Returns:
+        ``where`` for the expanded config: a new entry's fields point at the line of the entry it came from.
+
+    Raises:
+        ConfigError: for a pattern or folder with no data file, or two files that give one name.
+    """
+    if not any(ds.each_file for ds in config.datasets):
+        return where
+    datasets: list[DatasetConfig] = []
+    origin: dict[int, int] = {}
+    taken: dict[str, str] = {ds.name: f"datasets.{i}" for i, ds in enumerate(config.datasets) if not ds.each_file}
+    for i, ds in enumerate(config.datasets):
+        if not ds.each_file:
+            origin[len(datasets)] = i
+            datasets.append(ds)
+            continue
+        _validate_dataset(ds, f"datasets.{i}", where)  # the shared settings, checked once at their own line
+        for file in _each_file_paths(ds.path, where(f"datasets.{i}.path")):
+            name = ds.name.replace("{stem}", Path(file).name[: -len(data_suffix(file))])
+            if name in taken:
+                at = where(f"datasets.{i}.name")
+                raise ConfigError(f"{at}: {file} gives the name {name!r}, already {taken[name]}'s")
+            taken[name] = file
+            origin[len(datasets)] = i
+            datasets.append(dataclasses.replace(ds, name=name, path=file, each_file=False))
+    config.datasets = datasets
+    return _ExpandedWhere(where, origin)

@@ -2,7 +2,7 @@
 
 from moemix.data.formats import to_messages
 from moemix.data.readers import read_records, resolve_sources
-from moemix.data.load import LoadedDataset, TokenizedSplit, load_data, load_dataset, load_splits, training_texts
+from moemix.data.load import LoadedDataset, TokenizedSplit, load_data, load_dataset, training_texts
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
 from moemix.data.packing import PackingCollator, pack_rows
 from moemix.data.render import IGNORE_INDEX, tokenize_conversation
@@ -24,7 +24,6 @@ __all__ = [
     "format_report",
     "load_data",
     "load_dataset",
-    "load_splits",
     "pack_rows",
     "read_records",
     "resolve_sources",

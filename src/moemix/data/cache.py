@@ -22,7 +22,7 @@ import numpy as np
 from moemix.data.tokenizer import default_cache_dir
 
 # Change whenever what is cached, or how records become tokens, changes: old entries are then never read.
-CACHE_VERSION = "moemix-tokenised-splits-v1"
+CACHE_VERSION = "moemix-tokenised-splits-v2"  # v2: answers of only special tokens set aside
 _CHUNK = 1 << 20
 
 

@@ -1,58 +1,35 @@
 """Load each configured dataset: read, check, split into train and dev, tokenise (or read from the cache).
 
 The order of work for one dataset: resolve its sources (files, folders, globs, ``hf:`` and ``builtin:`` ids);
-read every record and turn it into chat messages, collecting the records that break a rule; stop there if the
-dataset is strict and any did; hold out the dev split if it is not given; tokenise with the chat template
-(assistant-only labels), dropping examples whose assistant tokens truncation removed; cache the result.
+read every record, clean it up (``strip_prefix``, ``strip_suffix``, ``remove_regex``) and turn it into chat
+messages, collecting the records that break a rule; hold out the dev split if it is not given (seeded by
+``data_seed``); set aside answers made only of the tokenizer's special tokens; stop there if the dataset is
+strict and any record broke a rule; tokenise with the chat template (assistant-only labels), cutting long
+prompts if ``truncation`` says so and dropping examples whose assistant tokens truncation removed; cache the
+result. A run logs one table of what was skipped, dropped and cut (:func:`~moemix.data.validate.summary_table`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from moemix.config import Config, DatasetConfig
 from moemix.data.cache import cache_key, cache_root, load_entry, save_entry, source_fingerprint, tokenizer_fingerprint
+from moemix.data.clean import clean_record, clean_up_rules
 from moemix.data.formats import InvalidRecord, to_messages, unescape_newlines
 from moemix.data.readers import BUILTIN_PREFIX, Row, builtin_rows, iter_rows, resolve_sources
-from moemix.data.render import IGNORE_INDEX, assistant_spans
-from moemix.data.validate import TRUNCATED_AWAY, DatasetReport, Problem, SplitReport
+from moemix.data.targets import check_targets, special_token_texts
+from moemix.data.tokenized import Example, TokenizedSplit, tokenize_examples
+from moemix.data.validate import MAX_LISTED, DatasetReport, Problem, SplitReport, summary_table
 from moemix.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-_BATCH = 256  # conversations tokenised per call: lets a fast tokenizer use its threads
 SPLITS = ("train", "dev")
-
-
-@dataclass
-class TokenizedSplit:
-    """The tokenised examples of one split of one dataset."""
-
-    name: str
-    input_ids: list[np.ndarray] = field(default_factory=list)
-    labels: list[np.ndarray] = field(default_factory=list)
-    truncated_away: int = 0
-    """Examples dropped because truncation removed all their assistant tokens."""
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    @property
-    def num_tokens(self) -> int:
-        return int(sum(len(x) for x in self.input_ids))
-
-
-@dataclass
-class Example:
-    """One usable record: where it came from and its chat messages."""
-
-    place: str
-    messages: list[dict[str, str]]
 
 
 @dataclass
@@ -85,15 +62,16 @@ def read_examples(ds: DatasetConfig, sources: list[str], split: str, report: Spl
     """The usable examples of some sources, in order; the others are counted in ``report``.
 
     Args:
-        ds: the dataset's (or dev set's) config: format, columns, templates, fields, literal_newlines.
+        ds: the dataset's (or dev set's) config: format, columns, templates, fields, literal_newlines, clean-up.
         sources: from :func:`~moemix.data.readers.resolve_sources`.
         split: ``train`` or ``dev`` (which split a ``builtin:`` source generates).
-        report: receives the record count and the problems.
+        report: receives the record count, the problems and what each clean-up rule changed.
 
     Raises:
         DataError: for a file that cannot be read at all (missing, empty, unparsable as a whole).
     """
     examples = []
+    rules = clean_up_rules(ds)
     for source in sources:
         for row in _rows(source, split, ds):
             report.records += 1
@@ -101,6 +79,8 @@ def read_examples(ds: DatasetConfig, sources: list[str], split: str, report: Spl
                 report.add_problem(Problem(row.place, f"{row.place}: {row.error}", "malformed"))
                 continue
             record = unescape_newlines(row.record) if ds.literal_newlines else row.record
+            if rules:
+                record = clean_record(record, rules, report.cleaned)
             try:
                 messages = to_messages(record, ds.format, ds.columns, row.place, ds.templates)
             except InvalidRecord as err:
@@ -173,17 +153,21 @@ def _raise_first(report: DatasetReport) -> None:
     )
 
 
-def _read(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> _Read:
+def _read(ds: DatasetConfig, dev: DatasetConfig | None, seed: int, keep: int | None = MAX_LISTED) -> _Read:
     train_sources = resolve_sources(ds.path)
     dev_from = _dev_source(ds, dev)
     report = DatasetReport(ds.name, train_sources, dev_from[1] if dev_from else [])
+    report.train.keep = report.dev.keep = keep
     train = read_examples(ds, train_sources, "train", report.train)
     if dev_from is not None:
         dev_examples = read_examples(dev_from[0], dev_from[1], "dev", report.dev)
+    elif not train:  # nothing usable to hold out from: the dataset is reported empty, not the dev_size wrong
+        dev_examples = []
+        report.dev_sources = ["held out from train: no usable example"]
     else:
         usable = len(train)
         train, dev_examples = hold_out(train, ds.dev_size, seed, ds.name)
-        report.dev_sources = [f"held out from train, {len(dev_examples)} of {usable} (seed {seed})"]
+        report.dev_sources = [f"held out from train, {len(dev_examples)} of {usable} (data_seed {seed})"]
         report.dev.records = len(dev_examples)
         report.train.records -= len(dev_examples)
     if ds.max_examples is not None:
@@ -194,77 +178,30 @@ def _read(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> _Read:
 # --------------------------------------------------------------------------------------------- tokenising
 
 
-def tokenize_examples(
-    examples: list[Example], tokenizer, max_length: int, report: SplitReport, desc: str = "tokenize"
-) -> TokenizedSplit:
-    """Tokenise examples with the tokenizer's chat template; labels only on assistant tokens.
-
-    Conversations are rendered one by one (the chat template is Python) and tokenised in batches. The result
-    equals :func:`moemix.data.render.tokenize_conversation` example by example. An example whose assistant
-    tokens all lie beyond ``max_length`` is dropped and counted as a ``truncated away`` problem.
-
-    Returns:
-        The split (its name is set by the caller).
-    """
-    out = TokenizedSplit("")
-    full_lengths = []
-    for start in tqdm(range(0, len(examples), _BATCH), desc=desc, leave=False, disable=None):
-        chunk = examples[start : start + _BATCH]
-        rendered = [assistant_spans(tokenizer, e.messages) for e in chunk]
-        enc = tokenizer([text for text, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
-        for example, (_, spans), ids, offsets in zip(chunk, rendered, enc["input_ids"], enc["offset_mapping"]):
-            ids = np.asarray(ids, dtype=np.int32)
-            starts = np.fromiter((a for a, _ in offsets), dtype=np.int64, count=len(offsets))
-            inside = np.zeros(len(ids), dtype=bool)
-            for a, b in spans:
-                inside |= (starts >= a) & (starts < b)
-            labels = np.where(inside, ids, IGNORE_INDEX).astype(np.int32)
-            if not inside[:max_length].any():
-                report.add_problem(Problem(
-                    example.place,
-                    f"{example.place}: every assistant token lies beyond max_length={max_length} "
-                    f"(the example has {len(ids)} tokens); dropped",
-                    TRUNCATED_AWAY,
-                ))
-                continue
-            full_lengths.append(len(ids))
-            report.truncated += len(ids) > max_length
-            if len(ids) > max_length:  # copies, so the untruncated arrays are freed
-                ids, labels = ids[:max_length].copy(), labels[:max_length].copy()
-            out.input_ids.append(ids)
-            out.labels.append(labels)
-    _fill_counts(out, report)
-    report.set_lengths(full_lengths)
-    return out
-
-
-def _fill_counts(split: TokenizedSplit, report: SplitReport) -> None:
-    split.truncated_away = report.truncated_away
-    report.examples = len(split)
-    report.tokens = split.num_tokens
-    report.label_tokens = int(sum(int((x != IGNORE_INDEX).sum()) for x in split.labels))
-
-
-def _check_not_empty(split: TokenizedSplit, report: SplitReport, name: str, which: str, max_length: int) -> None:
-    if len(split):
-        return
-    raise DataError(
-        f"dataset '{name}': no usable example in {which} ({report.records} read, {report.invalid} invalid, "
-        f"{report.truncated_away} lost every assistant token to truncation at max_length={max_length})"
-    )
+def _check_not_empty(report: DatasetReport, max_length: int) -> None:
+    for which in SPLITS:
+        s = getattr(report, which)
+        if not s.examples:
+            raise DataError(
+                f"dataset '{report.name}': no usable example in {which} ({s.records} read, {s.invalid} invalid, "
+                f"{s.truncated_away} lost every assistant token to truncation at max_length={max_length})"
+            )
 
 
 # ------------------------------------------------------------------------------------------------ caching
 
 
 def _read_settings(ds: DatasetConfig) -> dict:
-    return {
+    settings = {
         "format": ds.format,
         "columns": ds.columns,
         "templates": ds.templates,
         "fields": ds.fields,
         "literal_newlines": ds.literal_newlines,
     }
+    # Only when set, so that the entries of configs without clean-up keep their keys.
+    settings.update({k: getattr(ds, k) for k in ("strip_prefix", "strip_suffix", "remove_regex") if getattr(ds, k)})
+    return settings
 
 
 def _read_key(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> dict:
@@ -290,10 +227,12 @@ def _read_key(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> dict:
 _READ_MEMO: dict[str, _Read] = {}
 
 
-def _read_memo(ds: DatasetConfig, dev: DatasetConfig | None, seed: int, key: str, keep: bool) -> _Read:
+def _read_memo(
+    ds: DatasetConfig, dev: DatasetConfig | None, seed: int, key: str, keep: bool, listed: int | None = MAX_LISTED
+) -> _Read:
     read = _READ_MEMO.pop(key, None)
-    if read is None:
-        read = _read(ds, dev, seed)
+    if read is None or listed is None:  # a memo lists MAX_LISTED problems of a kind, not every one
+        read = _read(ds, dev, seed, listed)
     if keep:
         _READ_MEMO[key] = read
     read.report.name = ds.name
@@ -318,8 +257,8 @@ def training_texts(config: Config, strict: bool | None = None) -> Iterator[str]:
     devs = dev_configs(config)
     for ds in config.datasets:
         dev = devs.get(ds.name)
-        key = cache_key(_read_key(ds, dev, config.seed))
-        read = _read_memo(ds, dev, config.seed, key, keep=True)
+        key = cache_key(_read_key(ds, dev, config.data_seed))
+        read = _read_memo(ds, dev, config.data_seed, key, keep=True)
         if (is_strict(ds, config) if strict is None else strict):
             _raise_first(read.report)
         for example in read.examples["train"]:
@@ -338,6 +277,8 @@ def load_dataset(
     cache: bool = True,
     cache_dir: str | None = None,
     tokenizer_key: str | None = None,
+    all_problems: bool = False,
+    require_examples: bool = True,
 ) -> LoadedDataset:
     """Read, check, split and tokenise one dataset, or read its tokenised splits from the cache.
 
@@ -345,12 +286,16 @@ def load_dataset(
         ds: the dataset's config.
         tokenizer: a fast Hugging Face tokenizer with a chat template.
         max_length: tokens kept per example.
-        seed: seed of a held-out dev split.
+        seed: seed of a held-out dev split (the config's ``data_seed``).
         dev: the ``dev_datasets`` entry for this dataset, if any.
         strict: stop at the first invalid record (else skip and count invalid records).
         cache: read and write the tokenisation cache.
         cache_dir: the cache folder (default ``$MOEMIX_CACHE/datasets``).
         tokenizer_key: :func:`~moemix.data.cache.tokenizer_fingerprint` of ``tokenizer``, if already computed.
+        all_problems: keep every problem in the report, not the first of each kind (reads the data again
+            rather than a cached report that lists fewer, and writes no cache entry).
+        require_examples: raise if a split is left without any example (``moemix data validate`` reports it
+            instead).
 
     Returns:
         The train and dev splits and the report of what was found.
@@ -361,16 +306,21 @@ def load_dataset(
     """
     read_key = _read_key(ds, dev, seed)
     tokenizer_key = tokenizer_key or tokenizer_fingerprint(tokenizer)
-    key = cache_key({**read_key, "tokenizer": tokenizer_key, "max_length": max_length})
+    tokens_key = {"tokenizer": tokenizer_key, "max_length": max_length}
+    if ds.truncation != "drop":  # only when set, so that the entries of other configs keep their keys
+        tokens_key["truncation"] = ds.truncation
+    key = cache_key({**read_key, **tokens_key})
     root = cache_root(cache_dir)
-    if cache:
-        hit = load_entry(root, key, SPLITS)
-        if hit is not None:
-            splits, meta = hit
-            report = DatasetReport.from_dict(meta["report"])
+    hit = load_entry(root, key, SPLITS) if cache else None
+    if hit is not None:
+        splits, meta = hit
+        report = DatasetReport.from_dict(meta["report"])
+        if not all_problems or (report.train.lists_all and report.dev.lists_all):
             report.name, report.from_cache = ds.name, True
             if strict:
                 _raise_first(report)
+            if require_examples:
+                _check_not_empty(report, max_length)
             _READ_MEMO.pop(cache_key(read_key), None)
             out = {}
             for which in SPLITS:
@@ -378,31 +328,49 @@ def load_dataset(
                 out[which].truncated_away = getattr(report, which).truncated_away
             return LoadedDataset(out["train"], out["dev"], report)
 
-    read = _read_memo(ds, dev, seed, cache_key(read_key), keep=False)
+    read = _read_memo(ds, dev, seed, cache_key(read_key), keep=False, listed=None if all_problems else MAX_LISTED)
     report = read.report
+    specials = special_token_texts(tokenizer)
+    for which in SPLITS:
+        read.examples[which] = check_targets(read.examples[which], specials, getattr(report, which))
     if strict:
         _raise_first(report)
     out = {}
     for which in SPLITS:
         split_report = getattr(report, which)
-        split = tokenize_examples(read.examples[which], tokenizer, max_length, split_report, f"tokenize {ds.name}/{which}")
+        split = tokenize_examples(
+            read.examples[which], tokenizer, max_length, split_report, f"tokenize {ds.name}/{which}", ds.truncation
+        )
         split.name = f"{ds.name}/{which}"
-        _check_not_empty(split, split_report, ds.name, which, max_length)
         out[which] = split
-    if cache:
+    if require_examples:
+        _check_not_empty(report, max_length)
+    if cache and not all_problems and all(len(split) for split in out.values()):
         splits = {which: (out[which].input_ids, out[which].labels) for which in SPLITS}
         save_entry(root, key, splits, {"report": report.to_dict()})
     return LoadedDataset(out["train"], out["dev"], report)
 
 
-def load_data(config: Config, tokenizer, *, strict: bool | None = None, warn: bool = True) -> list[LoadedDataset]:
-    """Load every dataset of a config, in order, and log what was skipped.
+def load_data(
+    config: Config,
+    tokenizer,
+    *,
+    strict: bool | None = None,
+    warn: bool = True,
+    all_problems: bool = False,
+    require_examples: bool = True,
+) -> list[LoadedDataset]:
+    """Load every dataset of a config, in order, and log one table of what was skipped, dropped and cut.
+
+    The table is a warning when a dataset skipped, dropped or noted anything (:meth:`DatasetReport.notable`),
+    else an info line; each split's first problem is an info line too (``moemix --verbose`` shows them).
 
     Args:
-        config: the run's config (datasets, dev_datasets, data, max_length, seed).
+        config: the run's config (datasets, dev_datasets, data, max_length, data_seed).
         tokenizer: as for :func:`load_dataset`.
         strict: override every dataset's strictness (``moemix data validate`` passes False to see everything).
-        warn: log a warning per split that skipped or dropped examples.
+        warn: log the table (``moemix data validate`` prints its own report instead).
+        all_problems, require_examples: as for :func:`load_dataset`.
 
     Raises:
         DataError: as :func:`load_dataset`.
@@ -411,29 +379,37 @@ def load_data(config: Config, tokenizer, *, strict: bool | None = None, warn: bo
     loaded = []
     tokenizer_key = tokenizer_fingerprint(tokenizer)  # once: a large vocabulary's JSON takes a while to hash
     for ds in config.datasets:
-        item = load_dataset(
+        loaded.append(load_dataset(
             ds,
             tokenizer,
             config.max_length,
-            config.seed,
+            config.data_seed,
             dev=devs.get(ds.name),
             strict=is_strict(ds, config) if strict is None else strict,
             cache=config.data.cache,
             cache_dir=config.data.cache_dir,
             tokenizer_key=tokenizer_key,
-        )
-        for which in SPLITS:
-            s = getattr(item.report, which)
-            if warn and s.problem_counts:
-                logger.warning(
-                    "dataset '%s' %s: skipped %d invalid record(s), dropped %d truncated away, kept %d (first: %s)",
-                    ds.name, which, s.invalid, s.truncated_away, s.examples, s.problems[0].message,
-                )
-        loaded.append(item)
+            all_problems=all_problems,
+            require_examples=require_examples,
+        ))
+    if warn:
+        log_summary([item.report for item in loaded])
     return loaded
 
 
-def load_splits(ds: DatasetConfig, tokenizer, max_length: int, seed: int) -> tuple[TokenizedSplit, TokenizedSplit]:
-    """Read and tokenise one dataset's train and dev splits (strict, cached)."""
-    item = load_dataset(ds, tokenizer, max_length, seed, strict=ds.skip_invalid is not True)
-    return item.train, item.dev
+def log_summary(reports: list[DatasetReport]) -> None:
+    """Log the data's one summary table: a warning if any dataset is notable, else at info level."""
+    notable = [r.name for r in reports if r.notable]
+    if notable:
+        logger.warning(
+            "data: %d of %d dataset(s) skipped, dropped or noted something (moemix data validate lists the "
+            "problems)\n%s",
+            len(notable), len(reports), summary_table(reports),
+        )
+    else:
+        logger.info("data: %d dataset(s), nothing skipped or dropped\n%s", len(reports), summary_table(reports))
+    for r in reports:
+        for which in SPLITS:
+            s = getattr(r, which)
+            if s.problems:
+                logger.info("dataset '%s' %s: first problem: %s", r.name, which, s.problems[0].message)

@@ -23,12 +23,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+# The file types live in the schema: a config's each_file pattern is expanded to files when it loads.
+from moemix.config import DATA_SUFFIXES, data_suffix
 from moemix.errors import DataError
 
 HF_PREFIX = "hf:"
 BUILTIN_PREFIX = "builtin:"
-# Checked longest first so that .jsonl.gz wins over .gz.
-SUFFIXES = (".jsonl.gz", ".json.gz", ".csv.gz", ".tsv.gz", ".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
 # Real instruction data has cells far above csv's default 128 KiB limit (whole source files as answers).
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -44,11 +44,6 @@ class Row(NamedTuple):
     error: str | None = None
     """Why the record could not be parsed: the rule broken, without the place."""
 
-
-def file_type(path: str | Path) -> str | None:
-    """The supported suffix ``path`` ends with (``.jsonl.gz``, ``.csv``, ...), or None."""
-    name = str(path).lower()
-    return next((s for s in SUFFIXES if name.endswith(s)), None)
 
 
 def resolve_sources(path: str | Sequence[str]) -> list[str]:
@@ -79,15 +74,15 @@ def resolve_sources(path: str | Sequence[str]) -> list[str]:
         files = sorted(
             str(f)
             for f in p.rglob("*")
-            if f.is_file() and file_type(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            if f.is_file() and data_suffix(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
         )
         if not files:
-            raise DataError(f"{path}: folder holds no data file (looked for {', '.join(SUFFIXES)})")
+            raise DataError(f"{path}: folder holds no data file (looked for {', '.join(DATA_SUFFIXES)})")
         return files
     if not p.is_file():
         raise DataError(f"{path}: data file not found")
-    if file_type(p) is None:
-        raise DataError(f"{path}: unsupported file type {p.suffix.lower()!r}; use {', '.join(SUFFIXES)} or a folder")
+    if data_suffix(p) is None:
+        raise DataError(f"{path}: unsupported file type {p.suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)} or a folder")
     return [str(p)]
 
 
@@ -105,9 +100,9 @@ def iter_rows(source: str, fields: Sequence[str] | None = None) -> Iterator[Row]
     if source.startswith(HF_PREFIX):
         rows = _hf_rows(source)
     else:
-        kind = file_type(source)
+        kind = data_suffix(source)
         if kind is None:
-            raise DataError(f"{source}: unsupported file type {Path(source).suffix.lower()!r}; use {', '.join(SUFFIXES)}")
+            raise DataError(f"{source}: unsupported file type {Path(source).suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)}")
         if not Path(source).is_file():
             raise DataError(f"{source}: data file not found")
         base = kind.removesuffix(".gz")

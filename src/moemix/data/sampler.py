@@ -2,18 +2,17 @@
 
 Draw i picks its dataset from a uniform number that depends only on (seed, i), against the weights in
 effect when it is drawn, and takes the next example of that dataset's current epoch, a seeded permutation:
-no example is drawn twice within an epoch of its dataset. The sampler runs in the main process (the
-DataLoader asks it for indices there and sends them to its workers), so ``set_weights`` reaches every draw
-made after it, whatever the number of workers.
+no example is drawn twice within an epoch of its dataset. ``set_weights`` reaches every draw made after it;
+:class:`moemix.data.feed.MixtureFeed` makes each optimizer step's draws when the step starts, so that they see
+the weights of the update before it, whatever the DataLoader prefetches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from moemix.mixing import check_weights
 
@@ -32,23 +31,20 @@ def counter_uniform(seed: int, i: int) -> float:
     return (_splitmix64(_splitmix64(seed & _MASK) ^ i) >> 11) * (1.0 / (1 << 53))
 
 
-class MixtureSampler(torch.utils.data.Sampler[int]):
-    """Yields global indices ``offsets[d] + example`` into the concatenation of the datasets.
+class MixtureSampler:
+    """Draws ``(dataset, example)`` pairs, one :meth:`draw` at a time.
 
     Args:
         sizes: number of examples of each dataset.
         weights: initial sampling weights (n,), non-negative, summing to 1.
         seed: seed of every draw.
-        num_samples: draws per pass (``len(sampler)``); each new ``iter`` continues where the last stopped.
     """
 
-    def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int = 0, num_samples: int | None = None):
+    def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int = 0):
         self.sizes = [int(s) for s in sizes]
         if not self.sizes or min(self.sizes) < 1:
             raise ValueError(f"every dataset needs at least one example, sizes={self.sizes}")
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
         self.seed = int(seed)
-        self.num_samples = int(num_samples) if num_samples is not None else int(sum(self.sizes))
         self.draws = 0
         self.positions = [0] * len(self.sizes)
         self.epochs = [0] * len(self.sizes)
@@ -87,14 +83,6 @@ class MixtureSampler(torch.utils.data.Sampler[int]):
             self.epochs[d] += 1
             self._perms.pop(d, None)
         return d, example
-
-    def __iter__(self) -> Iterator[int]:
-        for _ in range(self.num_samples):
-            d, example = self.draw()
-            yield int(self.offsets[d] + example)
-
-    def __len__(self) -> int:
-        return self.num_samples
 
     def state_dict(self) -> dict[str, Any]:
         """Position and weights, JSON-serialisable; ``load_state_dict`` continues the same sequence."""

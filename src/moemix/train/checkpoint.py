@@ -26,10 +26,11 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 def fingerprint(config: Config) -> dict[str, Any]:
-    """What must not change on resume: the datasets, the sampler seed and the mixing config."""
+    """What must not change on resume: the datasets, the sampler and data seeds and the mixing config."""
     return {
         "datasets": [dataclasses.asdict(ds) for ds in config.datasets],
         "seed": config.seed,
+        "data_seed": config.data_seed,  # held-out dev splits, and so the training splits, follow it
         "mixing": dataclasses.asdict(config.mixing),
     }
 

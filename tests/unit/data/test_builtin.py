@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import math
@@ -13,7 +14,7 @@ import re
 
 import pytest
 
-from moemix.data import builtin
+from moemix.data.builtin import nlp, shared
 from moemix.data.builtin import (
     DOMAINS,
     builtin_records,
@@ -200,38 +201,38 @@ def _check_nlp(task: str, answer: str) -> str:
         return "dates"
     if m := re.fullmatch(r"Extract all the person names mentioned in the following sentence, separated by commas\."
                          r"\n\n(.+)", task):
-        names = [w for w in re.findall(r"[A-Z][a-z]+", m.group(1)) if w in builtin._NAMES]
+        names = [w for w in re.findall(r"[A-Z][a-z]+", m.group(1)) if w in shared.NAMES]
         assert answer == ", ".join(names) and len(names) >= 2
         return "names"
     if m := re.fullmatch(r"Rewrite the sentence in the passive voice: (\w+) (\w+) the (.+?)((?: yesterday| last week"
                          r"| on Monday)?)\.", task):
         name, past, obj, when = m.groups()
-        participles = {p: pp for (p, pp) in builtin._PASSIVE_VERBS}
+        participles = {p: pp for (p, pp) in nlp._PASSIVE_VERBS}
         assert answer == f"The {obj} was {participles[past]} by {name}{when}."
         return "passive"
     if m := re.fullmatch(r"Shorten this sentence by removing every adjective: (.+)", task):
-        words = [w for w in m.group(1).split() if w not in builtin._ADJECTIVES]
+        words = [w for w in m.group(1).split() if w not in nlp._ADJECTIVES]
         assert answer == " ".join(words) and len(words) == len(m.group(1).split()) - 3
         return "shorten"
     if "positive or negative" in task:
         label = "positive" if answer.lower().startswith(("positive", "the sentiment is positive")) else "negative"
         assert answer.lower().startswith((label, f"the sentiment is {label}"))
         words = set(re.findall(r"[a-z]+", task.lower()))
-        assert words & set(builtin._POSITIVE if label == "positive" else builtin._NEGATIVE)
-        assert not words & set(builtin._NEGATIVE if label == "positive" else builtin._POSITIVE)
+        assert words & set(nlp._POSITIVE if label == "positive" else nlp._NEGATIVE)
+        assert not words & set(nlp._NEGATIVE if label == "positive" else nlp._POSITIVE)
         return "sentiment"
     if "sports" in task and "technology" in task:
         sentence = task.split("\n")[-1].removeprefix("Sentence: ")
         topic = answer.split()[-1]
-        patterns = [re.escape(t).replace(r"\{", "{").replace(r"\}", "}") for t in builtin._TOPIC_TEMPLATES[topic]]
+        patterns = [re.escape(t).replace(r"\{", "{").replace(r"\}", "}") for t in nlp._TOPIC_TEMPLATES[topic]]
         assert any(re.fullmatch(re.sub(r"\{\w+\}", r".+", p), sentence) for p in patterns), (sentence, topic)
         return "topic"
     raise AssertionError(f"no checker for task {task!r}")
 
 
 def test_name_lists_do_not_overlap_other_capitalized_words():
-    others = set(builtin._CITIES) | set(builtin._WEEKDAYS) | set(builtin._MONTHS) | {"On", "The"}
-    assert not set(builtin._NAMES) & others
+    others = set(shared.CITIES) | set(nlp._WEEKDAYS) | set(nlp._MONTHS) | {"On", "The"}
+    assert not set(shared.NAMES) & others
 
 
 def test_nlp_answers_are_correct():
@@ -310,3 +311,24 @@ def test_write_builtin_jsonl_round_trips_and_leaves_no_temp_file(tmp_path):
     with pytest.raises(DataError):
         write_builtin_jsonl("poetry", "dev", tmp_path / "x.jsonl")
     assert not (tmp_path / "x.jsonl").exists()
+    assert path.stat().st_mode & 0o777 == 0o644  # readable like any data file, not mkstemp's private mode
+
+
+# The demo's weights and dev losses depend on these exact records: a refactor that changes one byte of the
+# generated data shows here, before it shows as a different demo. Regenerate only for an intended change.
+PINNED_SHA256 = {
+    ("dialogue", "train"): "46382934b0ac267826b8016243d69f3180cf213b64950a2c4c6c7a4ba60fe2a8",
+    ("dialogue", "dev"): "755888855d4195d5aa01e091876fe1b1761e279363c455959b5657d2e98148c8",
+    ("nlp", "train"): "e485ff7a4874a3a78973ae7eea8d8882e67ed21d1e5749892487dbf3a944c805",
+    ("nlp", "dev"): "9e86228c5fdc899f1f193e5fbb8313f7aa837d6a6a1287e30c2e973de13ca1c3",
+    ("math", "train"): "3d15df019c5223a75a21336252f3629eb9765d341f3077abfc2153ae91adae81",
+    ("math", "dev"): "1a90f217a5bcaeea996ebd0936ebe141b8835ae6c6e2ed56f741000eee8d0b0f",
+    ("code", "train"): "e941ab2007865f3d5252a24acebaa890d24c772ad930e224becdc4bd9b5cf4f9",
+    ("code", "dev"): "1811b25a794fe6f368e1ef315f56b84557aa9e23f22955ac9b1e16e6f08574f2",
+}
+
+
+@pytest.mark.parametrize(("domain", "split"), sorted(PINNED_SHA256))
+def test_default_records_are_byte_identical_to_the_pinned_ones(domain, split, tmp_path):
+    path = write_builtin_jsonl(domain, split, tmp_path / f"{domain}.{split}.jsonl")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == PINNED_SHA256[(domain, split)]

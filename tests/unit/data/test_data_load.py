@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import moemix.data.load as load_module
+import moemix.data.tokenized as tokenized_module
 from moemix.config import load_config
 from moemix.data.builtin import builtin_records
 from moemix.data.load import hold_out, load_data, load_dataset, tokenize_examples, training_texts, Example
@@ -76,7 +77,7 @@ def test_dev_fraction_from_a_file_is_disjoint_from_train(tmp_path, tok):
     assert (len(a.train), len(a.dev)) == (40, 10)
     decode = lambda split: {tok.decode(ids.tolist()) for ids in split.input_ids}  # noqa: E731
     assert not decode(a.train) & decode(a.dev)
-    assert a.report.dev_sources == ["held out from train, 10 of 50 (seed 42)"]
+    assert a.report.dev_sources == ["held out from train, 10 of 50 (data_seed 42)"]
     assert (a.report.train.records, a.report.dev.records) == (40, 10)
     assert len(b.train) == 5 and len(b.dev) == 64  # builtin: the generator's own dev split
 
@@ -191,8 +192,8 @@ def _one(path, **overrides):
 
 def test_second_load_reads_the_cache_without_tokenising(tmp_path, tok, monkeypatch):
     calls = []
-    real = load_module.assistant_spans
-    monkeypatch.setattr(load_module, "assistant_spans", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = tokenized_module.assistant_spans
+    monkeypatch.setattr(tokenized_module, "assistant_spans", lambda *a, **k: calls.append(1) or real(*a, **k))
     path = _alpaca_file(tmp_path / "a.jsonl", 20)
 
     def tokenised(max_length=64, seed=1, **overrides) -> bool:
@@ -212,8 +213,10 @@ def test_second_load_reads_the_cache_without_tokenising(tmp_path, tok, monkeypat
             assert y.dtype == np.int32 and y.flags.writeable
     assert second.report.train.to_dict() == first.report.train.to_dict()
 
-    # Each part of the key misses once, then hits: max_length, the dev rule's seed, the read settings.
-    for change in ({"max_length": 65}, {"seed": 2}, {"templates": {"output": "{output}!"}}):
+    # Each part of the key misses once, then hits: max_length, the dev rule's seed, the read settings, the
+    # clean-up and the truncation.
+    for change in ({"max_length": 65}, {"seed": 2}, {"templates": {"output": "{output}!"}},
+                   {"strip_suffix": {"output": "!"}}, {"truncation": "left"}):
         assert tokenised(**change) and not tokenised(**change), change
     # The files' content and the chat template.
     path.write_text(path.read_text().replace("number 3", "number three"))

@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from moemix.data import MixtureDataset, MixtureSampler, TokenizedSplit, counter_uniform
+from moemix.data import MixtureSampler, counter_uniform
 from moemix.errors import MixingError
 
 
@@ -83,24 +82,3 @@ def test_bad_weights_rejected():
     with pytest.raises(MixingError, match="non-negative"):
         sampler.set_weights([1.5, -0.5])
 
-
-def _split(name, sizes_and_ids):
-    return TokenizedSplit(name, [np.array(x, dtype=np.int32) for x in sizes_and_ids], [np.array(x, dtype=np.int32) for x in sizes_and_ids])
-
-
-def test_dataloader_workers_see_weight_updates():
-    # Workers fetch what the main-process sampler draws: after set_weights, and once the batches already
-    # in flight are consumed, every batch comes from the newly weighted dataset.
-    splits = [_split("a", [[0, d] for d in range(20)]), _split("b", [[1, d] for d in range(20)])]
-    dataset = MixtureDataset(splits)
-    sampler = MixtureSampler(dataset.sizes, [1.0, 0.0], seed=0, num_samples=400)
-    loader = torch.utils.data.DataLoader(
-        dataset, sampler=sampler, batch_size=4, num_workers=2, prefetch_factor=2, collate_fn=lambda b: [x["dataset_id"] for x in b]
-    )
-    it = iter(loader)
-    first = [next(it) for _ in range(5)]
-    assert all(set(b) == {0} for b in first)
-    sampler.set_weights([0.0, 1.0])
-    in_flight = 2 * 2  # num_workers x prefetch_factor batches were drawn before the change
-    later = [next(it) for _ in range(in_flight + 10)]
-    assert all(set(b) == {1} for b in later[in_flight:])

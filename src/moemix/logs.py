@@ -1,0 +1,13 @@
+"""Console logging of the ``moemix`` command: the libraries' info chatter off, warnings and moemix's own on."""
+
+from __future__ import annotations
+
+import logging
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' info chatter off the console; warnings still show."""
+    import transformers
+
+    transformers.logging.set_verbosity_warning()
+    logging.getLogger("datasets").setLevel(logging.WARNING)

@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from moemix.report.plots import _load, plot_run
+from moemix.report.plots import plot_run, read_run
 from moemix.files import write_text_atomic
 
 _CAPTIONS = {
@@ -33,7 +33,7 @@ def write_report(run_dir: str | Path) -> Path:
         MoemixError: if the folder holds no mixture log.
     """
     run_dir = Path(run_dir)
-    records, metrics = _load(run_dir)
+    records, metrics = read_run(run_dir)
     plots = plot_run(run_dir)
     names = list(records[-1]["weights"])
     rows = [["dataset", "final weight", "dev loss start", "dev loss end", "tokens seen"]]

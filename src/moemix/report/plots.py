@@ -22,7 +22,12 @@ from moemix.report.replay import initial_weights, time_averaged_weights  # noqa:
 PLOTS = ("weights.png", "loads.png", "distances.png", "realised.png", "dev_loss.png")
 
 
-def _load(run_dir: Path) -> tuple[list[dict], dict]:
+def read_run(run_dir: Path) -> tuple[list[dict], dict]:
+    """A run folder's mixture updates (``mixture.jsonl``) and metrics (empty before the run ends).
+
+    Raises:
+        MoemixError: If the folder holds no mixture log or no update yet.
+    """
     log = run_dir / "mixture.jsonl"
     if not log.is_file():
         raise MoemixError(f"{run_dir}: not a moemix run folder (no mixture.jsonl)")
@@ -141,7 +146,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    records, metrics = _load(run_dir)
+    records, metrics = read_run(run_dir)
     plot_weights(records, metrics, out / "weights.png")
     plot_loads(records, out / "loads.png")
     plot_distances(records, out / "distances.png")

@@ -44,10 +44,10 @@ def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
 
     log = Path(args.log)
     saved = (log if log.is_dir() else log.parent) / "run_config.yaml"
-    names = logged_names(log)
     # The run's own knobs, unless a flag changes one: `moemix replay RUN` reproduces the run's weights.
     base = load_config(saved).mixing if saved.is_file() else MixingConfig()
     mixing = settings_from_flags(MixingConfig, args, REPLAY_FLAGS, base, lambda path: f"{saved}: mixing.{path}")
+    names = logged_names(log)
     rows = replay(log, replay_policy(mixing, names), bounds=(mixing.floor, mixing.ceiling))
     if args.json:
         for row in rows:

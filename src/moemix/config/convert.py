@@ -110,10 +110,11 @@ def _scalar(value: Any, hint: Any) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
-            try:
-                return _scalar(parse_value(value), int) if not value.strip().lstrip("+-").isdigit() else int(value)
-            except (_Mismatch, ValueError):
-                pass
+            number = parse_value(value)  # "20" and "1e3" (an integral float) are integers
+            if isinstance(number, int) and not isinstance(number, bool):
+                return number
+            if isinstance(number, float) and number.is_integer():
+                return int(number)
         raise _Mismatch("int")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -29,10 +29,17 @@ class Where:
 
     def __call__(self, path: str) -> str:
         probe = path
-        while probe:
+        while probe:  # an override of the field or of a section holding it
             if probe in self.overridden:
                 flag = self.overridden[probe]
                 return f"command-line override {flag}" if probe == path else f"command-line override {flag}: {path}"
+            probe = probe.rpartition(".")[0]
+        # A section made by an override of one of its fields (--model.lora.r 4 makes model.lora).
+        flag = next((f for key, f in self.overridden.items() if key.startswith(f"{path}.")), None)
+        if flag is not None:
+            return f"command-line override {flag}: {path}"
+        probe = path
+        while probe:  # the line of the field, else of the nearest section holding it
             if probe in self.lines:
                 return f"{self.source}:{self.lines[probe]}: {path}"
             probe = probe.rpartition(".")[0]
@@ -173,6 +180,8 @@ def check_override_key(key: str, flag: str) -> str:
             hint = args[1] if args else Any
         elif hint is Any:
             return key
+        elif listed is not None:
+            raise ConfigError(f"command-line override {flag}: {here} is a list; name an item by its index, e.g. --{here}.0")
         else:
             raise ConfigError(
                 f"command-line override {flag}: {here} is a {type_name(hint)} setting, not a section; "

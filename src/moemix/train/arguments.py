@@ -44,7 +44,7 @@ def training_arguments(config: Config) -> TrainingArguments:
     try:
         return TrainingArguments(**kwargs)
     except (TypeError, ValueError, ImportError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        message = " ".join(str(err).split()) or type(err).__name__  # one line: the CLI prints it as it is
         # Name the field the message is about, with where it was set, when the message names one of ours.
         named = [key for key in config.training if key in message]
         place = where_set(config, f"training.{max(named, key=len)}") if named else where_set(config, "training")

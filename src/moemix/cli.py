@@ -9,6 +9,7 @@ from pathlib import Path
 
 from moemix.errors import ConfigError, MoemixError
 from moemix.flags import StrictParser, TrainingHelp, UsageError, add_setting_flags, unknown_flag
+from moemix.logs import quiet_libraries
 
 # The settings `moemix upcycle` and `moemix replay` take as flags, each defined in the config's dataclasses.
 UPCYCLE_FLAGS = ("experts", "top_k", "layers", "mode", "seed", "router_std")
@@ -20,7 +21,6 @@ DEMO_TINY_CONFIG = "demo_tiny.yaml"
 
 def _run(config) -> int:
     """Train a loaded config and print the summary table."""
-    from moemix.logs import quiet_libraries
     from moemix.train.run import run_training
 
     quiet_libraries()
@@ -79,6 +79,7 @@ def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
     except ValueError:
         raise ConfigError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
     strategies = [x for x in args.strategies.split(",") if x.strip()]
+    quiet_libraries()
     compare(args.config, strategies, seeds, args.out, overrides)
     print((Path(args.out) / "summary.md").read_text())
     print(f"runs and summaries in {args.out} (summary.csv, summary.md)")
@@ -87,7 +88,6 @@ def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _inspect(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
-    from moemix.logs import quiet_libraries
     from moemix.train.inspect import inspect_model
 
     extra = [f"--model.name_or_path={args.model}", "--model.tiny=null"] if args.model else []
@@ -109,7 +109,6 @@ def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
     from moemix.data.load import is_strict, load_data, training_texts
     from moemix.data.validate import check_reports, format_report
-    from moemix.logs import quiet_libraries
     from moemix.models import build_tokenizer
 
     config = load_config(args.config, overrides)
@@ -160,7 +159,6 @@ def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
 
     from moemix.config import UpcycleConfig
     from moemix.flags import settings_from_flags
-    from moemix.logs import quiet_libraries
     from moemix.models.default import resolve_source
     from moemix.models.upcycle import upcycle_pretrained
 
@@ -177,17 +175,15 @@ def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _eval(args: argparse.Namespace, overrides: list[str]) -> int:
-    from pathlib import Path
-
     from moemix.eval import EvalOptions, evaluate, format_table, parse_tasks
     from moemix.extras import require
     from moemix.files import write_json_atomic
-    from moemix.logs import quiet_libraries
 
-    if "humaneval" in parse_tasks(args.tasks) and args.humaneval_file is None:
+    tasks = parse_tasks(args.tasks)
+    if "humaneval" in tasks and args.humaneval_file is None:  # before the model loads
         require("humaneval", "--tasks humaneval (without --humaneval-file)")
     options = EvalOptions(
-        tasks=parse_tasks(args.tasks), limit=args.limit, config=args.config, overrides=overrides,
+        tasks=tasks, limit=args.limit, config=args.config, overrides=overrides,
         gsm8k_file=args.gsm8k_file, mbpp_file=args.mbpp_file, humaneval_file=args.humaneval_file,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timeout=args.timeout,
         memory_mb=args.memory_mb, workers=args.workers,

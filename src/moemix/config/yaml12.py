@@ -3,7 +3,7 @@
 PyYAML implements YAML 1.1, where ``2e-5`` is a string (a float needs a dot), ``no``, ``off``, ``yes`` and
 ``on`` are booleans and ``0123`` is octal. This loader keeps PyYAML's parser and replaces only the implicit
 scalar types with the 1.2 core schema's: ``true``/``false`` are the only booleans, ``1e3`` and ``2e-5`` are
-floats, ``0123`` is 123, ``null``/``~``/empty is None. Whether ``no`` means False is then decided by the field
+floats, ``0123`` is 123, ``2024-01-01`` is text, ``null``/``~``/empty is None. Whether ``no`` means False is then decided by the field
 it is given to (see :mod:`moemix.config.convert`), not by the YAML reader.
 """
 
@@ -17,6 +17,7 @@ import yaml
 _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class Loader(yaml.SafeLoader):
@@ -24,7 +25,7 @@ class Loader(yaml.SafeLoader):
 
 
 Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL, _INT, _FLOAT, _TIMESTAMP)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))

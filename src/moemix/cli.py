@@ -63,9 +63,11 @@ def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _export_weights(args: argparse.Namespace, overrides: list[str]) -> int:
-    from moemix.report.replay import write_export
+    from moemix.report.export import write_export
 
-    path = write_export(args.run_dir, args.format, average=args.average, out=args.out)
+    path = write_export(
+        args.run_dir, args.format, average=args.average, out=args.out, names=args.names, schedule=args.schedule
+    )
     print(path.read_text(), end="")
     print(f"written to {path}")
     return 0
@@ -345,10 +347,27 @@ def build_parser() -> StrictParser:
     ins.add_argument("--model", default=None, help="model folder (default: the config's model)")
     ins.add_argument("--out", default="runs/inspect", help="folder for loads.png, distances.png, loads.json")
     ins.set_defaults(run=_inspect, overrides=True)
-    ex = sub.add_parser("export-weights", help="write a run's final (or averaged) weights for another tool")
-    ex.add_argument("run_dir", help="a moemix run folder")
-    ex.add_argument("--format", default="hf", help="hf, llamafactory or megatron (default: hf)")
+    ex = sub.add_parser(
+        "export-weights",
+        help="write a finished run's final (or averaged) weights for another tool",
+        description="Write a finished run's mixture for another trainer: probabilities with six decimals that sum "
+        "to exactly 1 (datasets of weight 0 are left out), under the consumer's dataset names or Megatron "
+        "prefixes with --names. See docs/EXPORT.md.",
+    )
+    ex.add_argument("run_dir", help="a finished moemix run folder (mixture.jsonl, metrics.json)")
+    ex.add_argument(
+        "--format",
+        default="hf",
+        help="hf (JSON for datasets.interleave_datasets), llamafactory (YAML), megatron (the --data-path flag) or "
+        "megatron-args (a --data-args-path file); default: hf",
+    )
     ex.add_argument("--average", action="store_true", help="time-averaged weights instead of the final ones")
+    ex.add_argument(
+        "--names",
+        default=None,
+        help="consumer names: chat=my_sharegpt,code=my_code, or a YAML/JSON file of the same mapping",
+    )
+    ex.add_argument("--schedule", action="store_true", help="the weights of every update window, as JSON stages")
     ex.add_argument("--out", default=None, help="output file (default: RUN/weights.<format>.<ext>)")
     ex.set_defaults(run=_export_weights)
     # The parser of each command, for the unknown-flag check of main().

@@ -116,11 +116,12 @@ def test_export_weights_formats(run_dir, capsys):
     final = read_jsonl(run_dir / "mixture.jsonl")[-1]["weights"]
     assert main(["export-weights", str(run_dir), "--format", "hf"]) == 0
     hf = json.loads((run_dir / "weights.hf.json").read_text())
-    assert hf["datasets"] == list(final) and hf["probabilities"] == list(final.values())
+    assert hf["datasets"] == list(final) and hf["probabilities"] == pytest.approx(list(final.values()), abs=2e-6)
+    assert abs(sum(hf["probabilities"]) - 1) < 1e-12  # six decimals that sum to exactly 1
     assert main(["export-weights", str(run_dir), "--format", "llamafactory", "--average"]) == 0
     text = (run_dir / "weights.llamafactory.yaml").read_text()
     probs = [float(x) for x in text.split("interleave_probs: ")[1].split(",")]
-    assert abs(sum(probs) - 1) < 1e-5 and "dataset: dialogue,math,code" in text
+    assert abs(sum(probs) - 1) < 1e-12 and "dataset: dialogue,math,code" in text
     assert main(["export-weights", str(run_dir), "--format", "megatron"]) == 0
     assert (run_dir / "weights.megatron.txt").read_text().startswith("--data-path ")
     capsys.readouterr()

@@ -71,8 +71,10 @@ def check_options(options: EvalOptions) -> None:
     for name in ("max_new_tokens", "batch_size", "workers", "memory_mb"):
         if getattr(options, name) < 1:
             raise ConfigError(f"eval --{name.replace('_', '-')}: must be >= 1, got {getattr(options, name)}")
-    if options.timeout <= 0:
-        raise ConfigError(f"eval --timeout: must be > 0, got {options.timeout}")
+    if not 0 < options.timeout < float("inf"):  # written so that nan fails too
+        raise ConfigError(f"eval --timeout: must be a number of seconds > 0, got {options.timeout}")
+    if options.memory_mb > 1 << 22:
+        raise ConfigError(f"eval --memory-mb: at most {1 << 22} (4 TiB), got {options.memory_mb}")
     for task, attr in (("gsm8k", "gsm8k_file"), ("mbpp", "mbpp_file")):
         if task in options.tasks:
             value = getattr(options, attr)
@@ -101,9 +103,10 @@ def score_code(module, problems: list[dict], answers: list[str], options: EvalOp
         options: ``timeout``, ``memory_mb`` and ``workers`` apply.
 
     Returns:
-        ``{"pass@1", "passed", "n", "timeouts", "samples": [{task_id, status, seconds, answer, error}]}``.
+        ``{"pass@1", "passed", "n", "timeouts", "sandbox", "samples": [{task_id, status, seconds, answer, error}]}``;
+        ``sandbox`` says how the programs were shut in (``bubblewrap``, or ``none: <why>``).
     """
-    from moemix.eval.sandbox import TIMEOUT, run_programs
+    from moemix.eval.sandbox import TIMEOUT, isolation, run_programs
 
     programs = [module.program(p, a) for p, a in zip(problems, answers, strict=True)]
     runs = run_programs(programs, options.timeout, options.memory_mb, options.workers)
@@ -117,6 +120,7 @@ def score_code(module, problems: list[dict], answers: list[str], options: EvalOp
         "passed": passed,
         "n": len(runs),
         "timeouts": sum(r.status == TIMEOUT for r in runs),
+        "sandbox": isolation(),
         "samples": samples,
     }
 

@@ -1,140 +1,169 @@
 """PNG plots of a run: weight trajectories, gate loads, distances, realised mixture, dev loss.
 
 Everything is read from the run folder (``mixture.jsonl``, ``metrics.json``), so plots can be redrawn for any
-finished or running run, and compared across runs, without the model.
+finished or running run, and compared across runs, without the model. Each ``*_figure`` function returns the
+matplotlib figure (tests measure it); :func:`plot_run` writes them all.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")  # files only: no display on training machines
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from moemix.errors import MoemixError  # noqa: E402
-from moemix.files import read_jsonl  # noqa: E402
-from moemix.report.replay import initial_weights, time_averaged_weights  # noqa: E402
+from moemix.report.dev_loss_plot import dev_loss_figure
+from moemix.report.heatmaps import distances_figure, loads_figure
+from moemix.report.replay import initial_weights, time_averaged_weights
+from moemix.report.run_folder import RunFolder, read_run
+from moemix.report.styles import (
+    GREY, HIGHLIGHT_ABOVE, TALL, HIGHLIGHTED, legend_outside, line_style, new_figure, row_inches, save, short_labels,
+    text_inches, tick_fontsize,
+)
 
 PLOTS = ("weights.png", "loads.png", "distances.png", "realised.png", "dev_loss.png")
 
 
-def read_run(run_dir: Path) -> tuple[list[dict], dict]:
-    """A run folder's mixture updates (``mixture.jsonl``) and metrics (empty before the run ends).
+def weight_trajectories(run: RunFolder) -> tuple[list[int], np.ndarray]:
+    """Steps and the weights that held from each (start, every update, and the run's last step repeated so
+    that the last weights show for as long as they held): ``(steps, (len(steps), n) array)``."""
+    names = run.names
+    steps = [0] + [r["step"] for r in run.records]
+    rows = [initial_weights(run.metrics, names)] + [[r["weights"][n] for n in names] for r in run.records]
+    if run.last_step > steps[-1]:
+        steps.append(run.last_step)
+        rows.append(rows[-1])
+    return steps, np.asarray(rows, dtype=float)
 
-    Raises:
-        MoemixError: If the folder holds no mixture log or no update yet.
+
+def weight_text(weight: float) -> str:
+    """Three decimals, or two significant digits below 0.01 (0.0041, not 0.004 for all the small ones)."""
+    return f"{weight:.3f}" if weight >= 0.01 or weight == 0 else f"{weight:.2g}"
+
+
+def same_line_as(trajectories: np.ndarray, order: list[int]) -> dict[int, int]:
+    """For each column (in ``order``) whose values equal an earlier one's at every step: that earlier column.
+
+    Lines drawn on each other hide all but the last; the legend names them instead.
     """
-    log = run_dir / "mixture.jsonl"
-    if not log.is_file():
-        raise MoemixError(f"{run_dir}: not a moemix run folder (no mixture.jsonl)")
-    records = read_jsonl(log)
-    if not records:
-        raise MoemixError(f"{log}: holds no mixture update yet")
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return records, metrics
+    same: dict[int, int] = {}
+    for pos, i in enumerate(order):
+        for j in order[:pos]:
+            if j not in same and np.allclose(trajectories[:, i], trajectories[:, j], rtol=0, atol=1e-9):
+                same[i] = j
+                break
+    return same
 
 
-def plot_weights(records: list[dict], metrics: dict, path: Path) -> None:
-    names = list(records[0]["weights"])
-    steps = [0] + [r["step"] for r in records]
-    weights = np.array([initial_weights(metrics, names)] + [[r["weights"][n] for n in names] for r in records])
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, name in enumerate(names):
-        ax.step(steps, weights[:, i], where="post", label=name, linewidth=2)
+def weights_figure(run: RunFolder) -> Figure:
+    """Sampling weight of each dataset over training, one step line each.
+
+    Up to :data:`HIGHLIGHT_ABOVE` datasets every line has its own colour and dashes; past that the
+    :data:`HIGHLIGHTED` largest final weights are coloured and the others drawn thin and grey, with one legend
+    entry that says how many and their range.
+    """
+    names = run.names
+    labels = short_labels(names)
+    steps, weights = weight_trajectories(run)
+    final = weights[-1]
+    ranked = sorted(range(len(names)), key=lambda i: (-final[i], i))  # legend: largest final weight first
+    coloured = ranked if len(names) <= HIGHLIGHT_ABOVE else ranked[:HIGHLIGHTED]
+    grey = [i for i in ranked if i not in coloured]
+    everyone_alike = float(np.ptp(weights, axis=1).max()) < 1e-9
+    same = {} if everyone_alike else same_line_as(weights, coloured)  # the title says it once
+
+    legend_labels = [f"{labels[i]}  {weight_text(final[i])}" + (f"  (on {labels[same[i]]}'s line)" if i in same else "")
+                     for i in coloured]
+    if grey:
+        low, high = weight_text(final[grey].min()), weight_text(final[grey].max())
+        legend_labels.append(f"{len(grey)} others, grey ({low} to {high})")
+    fig, ax = new_figure(6.5 + text_inches(legend_labels, 8) + 0.8, 4.3)
+    for i in grey:
+        ax.step(steps, weights[:, i], where="post", color=GREY, linewidth=1, zorder=1)
+    handles = []
+    for rank, i in enumerate(coloured):
+        colour, dashes = line_style(rank if grey else i)  # a dataset keeps its style in every plot up to 12
+        # a dot on the last weights: the last update often falls on the last step, where a step line
+        # shows it only as a vertical stroke
+        handles.append(ax.step(steps, weights[:, i], where="post", color=colour, linestyle=dashes, linewidth=2,
+                               marker="o", markersize=4, markevery=[len(steps) - 1],
+                               zorder=2 + rank)[0])  # dashed over solid: lines that coincide show both
+    if grey:
+        handles.append(Line2D([], [], color=GREY, linewidth=1))
+    title = "final weight" if not grey else f"final weight ({len(coloured)} largest coloured)"
+    legend_outside(fig, handles, legend_labels, title=title)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("sampling weight")
-    ax.set_ylim(0, max(1e-3, weights.max()) * 1.1)
-    ax.set_title("Mixture weights (each update takes effect from the next step)")
-    ax.legend(loc="best", fontsize=8)
+    ax.set_ylim(0, max(1e-3, float(weights.max())) * 1.1)
+    ax.set_xlim(steps[0], max(steps[-1], 1) * 1.02)  # room for the last dots
+    ax.set_title("Mixture weights: each update holds until the next"
+                 + ("\n(every dataset had the same weight throughout: one line)" if everyone_alike else ""),
+                 fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def realised_figure(run: RunFolder) -> Figure | None:
+    """Share of draws each dataset actually got over the run, against its time-averaged target weight.
+
+    Horizontal bars, one pair per dataset from top to bottom in the run's order, so that every name reads
+    level at any count. None when the run recorded no draws (not finished).
+    """
+    draws = run.metrics.get("draws")
+    if not draws:
+        return None
+    names = run.names
+    labels = short_labels(names)
+    realised = np.array([draws.get(n, 0) for n in names], dtype=float)
+    realised /= max(realised.sum(), 1)
+    target = time_averaged_weights(run.records, run.metrics)
+    size = tick_fontsize(len(names))
+    y = np.arange(len(names))
+    fig, ax = new_figure(5.5 + text_inches(labels, size) + 2.6, row_inches(len(names)) * 1.5 * len(names) + 1.6)
+    ax.barh(y - 0.2, target, height=0.4, color="#4c72b0", label="target (time-averaged weight)")
+    ax.barh(y + 0.2, realised, height=0.4, color="#dd8452", label="realised (share of draws)")
+    ax.set_yticks(y, labels, fontsize=size)
+    ax.set_ylim(len(names) - 0.5, -0.5)  # first dataset on top, as in the report's tables
+    if len(names) > TALL:  # a scale above and below: the top rows are far from the bottom axis
+        ax.tick_params(axis="x", labeltop=True)
+    ax.set_xlabel("share")
+    ax.set_title("Realised against target mixture", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    handles, legend_labels = ax.get_legend_handles_labels()
+    legend_outside(fig, handles, legend_labels)
+    return fig
+
+
+def _save_if_any(fig: Figure | None, path: Path) -> None:
+    if fig is not None:
+        save(fig, path)
+
+
+# One plot from records already read (``moemix inspect`` draws the loads of a model it probed itself).
+def plot_weights(records: list[dict], metrics: dict, path: Path) -> None:
+    """Write :func:`weights_figure` of these updates and metrics to ``path``."""
+    _save_if_any(weights_figure(RunFolder(Path(path).parent, records, metrics)), path)
 
 
 def plot_loads(records: list[dict], path: Path) -> None:
-    last = records[-1]
-    names = list(last["loads"])
-    loads = np.array([last["loads"][n] for n in names])
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * loads.shape[1] + 2), 0.5 * len(names) + 2))
-    image = ax.imshow(loads, aspect="auto", cmap="viridis")
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("expert")
-    ax.set_title(f"Gate load per dataset (share of top-k choices), step {last['step']}")
-    fig.colorbar(image, ax=ax, label="share of choices")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Write :func:`~moemix.report.heatmaps.loads_figure` of the last of these updates to ``path``."""
+    _save_if_any(loads_figure(RunFolder(Path(path).parent, records)), path)
 
 
 def plot_distances(records: list[dict], path: Path) -> None:
-    last = records[-1]
-    names = list(last["weights"])
-    dist = np.array(last["distances"])
-    fig, ax = plt.subplots(figsize=(0.6 * len(names) + 3, 0.6 * len(names) + 2.5))
-    image = ax.imshow(dist, cmap="magma")
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, f"{dist[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                    color="white" if dist[i, j] < dist.max() / 2 else "black")
-    ax.set_title(f"Gate-load distances, step {last['step']}")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Write :func:`~moemix.report.heatmaps.distances_figure` of the last of these updates to ``path``."""
+    _save_if_any(distances_figure(RunFolder(Path(path).parent, records)), path)
 
 
 def plot_realised(records: list[dict], metrics: dict, path: Path) -> None:
-    """Share of draws each dataset actually got over the run, against the mean target weight."""
-    names = list(records[0]["weights"])
-    draws = metrics.get("draws")
-    if not draws:
-        return
-    realised = np.array([draws[n] for n in names], dtype=float)
-    realised /= max(realised.sum(), 1)
-    target = time_averaged_weights(records, metrics)
-    x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 3, 4))
-    ax.bar(x - 0.2, target, width=0.4, label="target (time-averaged weight)")
-    ax.bar(x + 0.2, realised, width=0.4, label="realised (share of draws)")
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylabel("share")
-    ax.set_title("Realised against target mixture")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Write :func:`realised_figure` to ``path``; nothing without recorded draws."""
+    _save_if_any(realised_figure(RunFolder(Path(path).parent, records, metrics)), path)
 
 
 def plot_dev_loss(records: list[dict], metrics: dict, path: Path) -> None:
-    """Per-dataset dev loss: at the start, at each update that measured it, and at the end."""
-    names = list(records[0]["weights"])
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name in names:
-        points = []
-        if f"eval_initial/{name}/loss" in metrics:
-            points.append((0, metrics[f"eval_initial/{name}/loss"]))
-        points += [(r["step"], r["dev_loss"][name]) for r in records if "dev_loss" in r and name in r["dev_loss"]]
-        if f"eval/{name}/loss" in metrics:
-            points.append((metrics.get("global_step", records[-1]["step"]), metrics[f"eval/{name}/loss"]))
-        if points:
-            xs, ys = zip(*sorted(points))
-            ax.plot(xs, ys, marker="o", label=name)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("dev loss (per assistant token)")
-    ax.set_title("Dev loss per dataset")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    """Write :func:`~moemix.report.dev_loss_plot.dev_loss_figure` to ``path``; nothing without dev losses."""
+    _save_if_any(dev_loss_figure(RunFolder(Path(path).parent, records, metrics)), path)
 
 
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
@@ -143,13 +172,16 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     Raises:
         MoemixError: if the folder holds no mixture log.
     """
-    run_dir = Path(run_dir)
-    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
+    run = read_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.path / "plots"
     out.mkdir(parents=True, exist_ok=True)
-    records, metrics = read_run(run_dir)
-    plot_weights(records, metrics, out / "weights.png")
-    plot_loads(records, out / "loads.png")
-    plot_distances(records, out / "distances.png")
-    plot_realised(records, metrics, out / "realised.png")
-    plot_dev_loss(records, metrics, out / "dev_loss.png")
+    figures = {
+        "weights.png": weights_figure(run),
+        "loads.png": loads_figure(run),
+        "distances.png": distances_figure(run),
+        "realised.png": realised_figure(run),
+        "dev_loss.png": dev_loss_figure(run),
+    }
+    for name, fig in figures.items():
+        _save_if_any(fig, out / name)
     return [out / name for name in PLOTS if (out / name).is_file()]

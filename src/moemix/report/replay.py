@@ -1,4 +1,4 @@
-"""Re-run a mixing policy on a logged ``mixture.jsonl`` (no model), and export a run's weights.
+"""Re-run a mixing policy on a logged ``mixture.jsonl`` (no model); a run's weights over time.
 
 Replay answers "what would eta = 5 or c = 0.1 have done with these gate loads?" in milliseconds. The loads of
 a live run depend on the data the weights chose, so a replay is exact only for the run's own knobs; for other
@@ -7,16 +7,13 @@ knobs it shows the policy's reaction to the same signals, not the run that would
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from moemix.errors import MoemixError
-from moemix.files import read_jsonl, write_text_atomic
+from moemix.files import read_jsonl
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, from_state
-
-EXPORT_FORMATS = ("hf", "llamafactory", "megatron")
 
 
 def _records(log: Path) -> list[dict]:
@@ -108,42 +105,3 @@ def time_averaged_weights(records: list[dict], metrics: dict) -> np.ndarray:
     durations = np.diff(steps)
     mean = (np.array(vectors) * durations[:, None]).sum(axis=0) / max(durations.sum(), 1)
     return mean / mean.sum()
-
-
-def run_weights(run_dir: str | Path, average: bool = False) -> dict[str, float]:
-    """A run's final weights, or their average over training steps (each weight counted for as long as it held)."""
-    run_dir = Path(run_dir)
-    records = _records(run_dir)
-    if not average:
-        return dict(records[-1]["weights"])
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return {n: float(w) for n, w in zip(records[0]["weights"], time_averaged_weights(records, metrics))}
-
-
-def export_weights(weights: dict[str, float], fmt: str) -> str:
-    """Static mixture settings for another tool.
-
-    ``hf``: JSON for ``datasets.interleave_datasets(..., probabilities=...)``; ``llamafactory``: YAML lines
-    for ``dataset``/``mix_strategy``/``interleave_probs``; ``megatron``: the weighted ``--data-path`` list.
-    """
-    names, values = list(weights), [weights[n] for n in weights]
-    if fmt == "hf":
-        return json.dumps(
-            {"datasets": names, "probabilities": values, "stopping_strategy": "all_exhausted"}, indent=2
-        ) + "\n"
-    if fmt == "llamafactory":
-        probs = ",".join(f"{v:.6f}" for v in values)
-        return f"dataset: {','.join(names)}\nmix_strategy: interleave_over\ninterleave_probs: {probs}\n"
-    if fmt == "megatron":
-        return "--data-path " + " ".join(f"{v:.6f} {n}" for n, v in zip(names, values)) + "\n"
-    raise MoemixError(f"--format: unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-
-
-def write_export(run_dir: str | Path, fmt: str, average: bool = False, out: str | Path | None = None) -> Path:
-    """Write a run's weights in a tool's format (default ``RUN/weights.<fmt>.<ext>``); returns the path."""
-    text = export_weights(run_weights(run_dir, average), fmt)
-    ext = {"hf": "json", "llamafactory": "yaml", "megatron": "txt"}[fmt]
-    path = Path(out) if out is not None else Path(run_dir) / f"weights.{fmt}.{ext}"
-    write_text_atomic(path, text)
-    return path

@@ -10,6 +10,7 @@ from collections import defaultdict
 import numpy as np
 
 from moemix.files import write_text_atomic
+from moemix.report.stats import BOOTSTRAP_FROM, CONFIDENCE, POWER, PairedDifference, format_interval, paired_difference
 
 BASELINE = "uniform"
 
@@ -49,29 +50,53 @@ def mean_sd(values: list[float], digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}" if not math.isnan(sd) else f"{mean:.{digits}f}"
 
 
+def _verdict(diff: PairedDifference) -> str:
+    """``yes: lower`` / ``yes: higher`` when the t-interval excludes 0, ``no`` when it holds 0."""
+    if diff.n < 2:
+        return "-"
+    if not diff.excludes_zero:
+        return "no"
+    return "yes: lower" if diff.high < 0 else "yes: higher"
+
+
 def markdown(rows: list[dict[str, object]]) -> str:
-    """Per strategy: mean ± sd over seeds of each dev loss; paired difference to uniform (same seed)."""
+    """Per strategy: mean ± sd over seeds of each dev loss; the paired difference to uniform (same seed) with
+    its 95% intervals, whether they exclude 0, and the smallest difference the seeds could have detected."""
     loss_keys = [k for k in rows[0] if str(k).startswith("dev_loss/")]
     by_strategy: dict[str, dict[int, dict]] = defaultdict(dict)
     for row in rows:
         by_strategy[str(row["strategy"])][int(row["seed"])] = row
     lines = [
         "Mean ± standard deviation over seeds (n = seeds). Lower dev loss is better. "
-        f"'vs {BASELINE}' is the mean ± sd of the per-seed difference to {BASELINE} on the mean dev loss "
-        "(negative = better than uniform).",
+        f"'vs {BASELINE}' is the per-seed difference to {BASELINE} on the mean dev loss (same seed: same data "
+        f"order and dev examples; negative = better than {BASELINE}): its mean ± sd, its {CONFIDENCE:.0%} "
+        f"t-interval and percentile bootstrap interval (from {BOOTSTRAP_FROM} seeds), whether the t-interval "
+        f"excludes 0, and 'detectable': the smallest true difference these seeds would find with "
+        f"{POWER:.0%} probability (two-sided paired t-test at {1 - CONFIDENCE:.0%}).",
         "",
         "| strategy | seeds | " + " | ".join(k.split("/", 1)[1] for k in loss_keys)
-        + f" | vs {BASELINE} | vs {BASELINE}, per seed | wall time s |",
-        "|---|---:|" + "---:|" * len(loss_keys) + "---:|---|---:|",
+        + f" | vs {BASELINE} | {CONFIDENCE:.0%} CI (t) | {CONFIDENCE:.0%} CI (bootstrap) | excludes 0 | detectable"
+        f" | vs {BASELINE}, per seed | wall time s |",
+        "|---|---:|" + "---:|" * len(loss_keys) + "---:|---:|---:|---|---:|---|---:|",
     ]
     base = by_strategy.get(BASELINE, {})
     for strategy, runs in by_strategy.items():
         cells = [mean_sd([float(r[k]) for r in runs.values()]) for k in loss_keys]
         paired = {s: float(runs[s]["dev_loss/mean"]) - float(base[s]["dev_loss/mean"]) for s in runs if s in base}
-        vs = "-" if strategy == BASELINE or not paired else mean_sd(list(paired.values()))
-        per_seed = "-" if vs == "-" else ", ".join(f"{s}: {d:+.4f}" for s, d in sorted(paired.items()))
+        if strategy == BASELINE or not paired:
+            tail = ["-"] * 6
+        else:
+            diff = paired_difference([paired[s] for s in sorted(paired)])
+            tail = [
+                mean_sd(list(paired.values())),
+                format_interval(diff.low, diff.high),
+                format_interval(diff.boot_low, diff.boot_high),
+                _verdict(diff),
+                "-" if math.isnan(diff.detectable) else f"{diff.detectable:.4f}",
+                ", ".join(f"{s}: {d:+.4f}" for s, d in sorted(paired.items())),
+            ]
         wall = mean_sd([float(r["wall_time_s"]) for r in runs.values()])
-        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells) + f" | {vs} | {per_seed} | {wall} |")
+        lines.append(f"| {strategy} | {len(runs)} | " + " | ".join(cells + tail) + f" | {wall} |")
     token_keys = [k for k in rows[0] if str(k).startswith("tokens/")]
     lines += [
         "",

@@ -46,6 +46,7 @@ def test_humaneval_known_correct_wrong_and_looping_answers():
     result = score_code(humaneval, [first] * 4, answers, OPTIONS)
     assert [s["status"] for s in result["samples"]] == ["passed", "passed", "failed", "timeout"]
     assert result["pass@1"] == 0.5 and result["timeouts"] == 1 and result["n"] == 4
+    assert result["sandbox"] == "bubblewrap" or result["sandbox"].startswith("none: ")
     # Every canonical solution of the first problems passes its own tests.
     canonical = score_code(humaneval, problems, [p["canonical_solution"] for p in problems], OPTIONS)
     assert canonical["passed"] == len(problems)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
-from moemix.eval.sandbox import FAILED, PASSED, TIMEOUT, run_program, run_programs
+from moemix.eval.sandbox import FAILED, PASSED, run_program, run_programs
 
 
 def test_correct_program_passes():
@@ -24,30 +20,6 @@ def test_wrong_program_fails_with_its_error():
 def test_syntax_error_fails():
     result = run_program("def f(:\n", timeout=20)
     assert result.status == FAILED and "SyntaxError" in result.stderr
-
-
-def test_infinite_loop_is_killed_with_its_children(tmp_path):
-    marker = tmp_path / "child.pid"
-    program = (
-        "import subprocess, sys\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n"
-        f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
-        "while True:\n    pass\n"
-    )
-    result = run_program(program, timeout=2.0)
-    assert result.status == TIMEOUT and result.returncode is None
-    child = int(marker.read_text())
-    # The child was in the program's process group, killed with it; poll until init has reaped it.
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        if Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(f"child {child} of the timed-out program is still running")
 
 
 def test_memory_limit_stops_a_hog():

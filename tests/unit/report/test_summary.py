@@ -35,8 +35,30 @@ def test_paired_differences_per_seed_and_their_spread():
     assert dynamic["mean"] == "2.0500 ± 0.2121"
     assert dynamic["vs uniform"] == "0.0500 ± 0.2121"
     assert dynamic["vs uniform, per seed"] == "1: -0.1000, 2: +0.2000"
+    # t_{0.975, 1} = 12.7062: 0.05 ± 12.7062 * 0.2121 / sqrt(2) = 0.05 ± 1.9059
+    assert dynamic["95% CI (t)"] == "[-1.8559, +1.9559]"
+    assert dynamic["95% CI (bootstrap)"] == "-"  # two seeds are too few to resample
+    assert dynamic["excludes 0"] == "no"
     uniform = dict(zip(header, cells(text, "uniform")))
     assert uniform["vs uniform"] == "-" and uniform["vs uniform, per seed"] == "-"
+
+
+def test_a_consistent_gain_over_five_seeds_is_marked_with_its_intervals():
+    gains = [-0.10, -0.05, -0.12, -0.08, -0.06]
+    rows = []
+    for seed, gain in enumerate(gains, start=1):
+        rows.append(row("uniform", seed, {"a": 2.0 + seed / 10, "b": 2.0}))
+        rows.append(row("dynamic", seed, {"a": 2.0 + seed / 10 + 2 * gain, "b": 2.0}))
+        rows.append(row("random", seed, {"a": 2.0 + seed / 10 + (0.05 if seed % 2 else -0.05), "b": 2.0}))
+    text = markdown(rows)
+    header = cells(text, "strategy")
+    dynamic = dict(zip(header, cells(text, "dynamic")))
+    random = dict(zip(header, cells(text, "random")))
+    assert dynamic["excludes 0"] == "yes: lower"
+    assert random["excludes 0"] == "no"
+    low, high = (float(x) for x in dynamic["95% CI (bootstrap)"].strip("[]").split(","))
+    assert -0.12 <= low < high <= -0.05
+    assert float(dynamic["detectable"]) > 0
 
 
 def test_a_seed_without_its_uniform_run_is_not_paired():

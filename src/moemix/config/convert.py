@@ -175,7 +175,9 @@ def convert(value: Any, hint: Any, path: str, where: Where) -> Any:
     options = [o for o in _options(hint) if o is not type(None)]
     if len(options) > 1:
         exact = [o for o in options if _exact(value, o)]
-        for option in exact + [o for o in options if o not in exact]:
+        if exact:  # the value has this member's shape: a problem inside it is the one to report
+            return convert(value, exact[0], path, where)
+        for option in options:
             try:
                 return convert(value, option, path, where)
             except ConfigError:

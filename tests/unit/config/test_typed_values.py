@@ -150,3 +150,8 @@ def test_the_resolved_config_reads_back_equal(tmp_path):
     overrides = ["--learning_rate=2e-5", "--save_strategy=no", "--bf16=off", "--datasets.0.name=no", "--mixing.eta=1e1"]
     config = load_config(_file(tmp_path), overrides)
     assert load_config(text=dump_config(config)) == config
+
+
+def test_a_problem_inside_a_list_setting_is_named_by_its_item(tmp_path):
+    with pytest.raises(ConfigError, match=r":5: mixing.layers.1: expected int, got str 'x'"):
+        load_config(_file(tmp_path, "mixing: {layers: [0, x]}"))

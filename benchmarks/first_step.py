@@ -30,7 +30,8 @@ def _child(config_path: str, stamp: str, overrides: list[str]) -> None:
     from transformers import TrainerCallback
 
     from moemix.config import load_config
-    from moemix.train.run import prepare_run, quiet_libraries
+    from moemix.logs import quiet_libraries
+    from moemix.train.run import prepare_run
 
     quiet_libraries()
     run = prepare_run(load_config(config_path, overrides))

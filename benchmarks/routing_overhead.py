@@ -34,7 +34,7 @@ from transformers import TrainerCallback
 from moemix.config import load_config
 from moemix.train import prepare_run
 from moemix.train.online import OnlineExpertCounts
-from moemix.train.run import quiet_libraries
+from moemix.logs import quiet_libraries
 
 CONFIG = """
 seed: 42

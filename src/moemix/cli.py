@@ -4,33 +4,51 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 
-from moemix.errors import MoemixError
+from moemix.errors import ConfigError, MoemixError
+from moemix.flags import StrictParser, TrainingHelp, UsageError, add_setting_flags, unknown_flag
+from moemix.logs import quiet_libraries, verbose_logging
+
+# The settings `moemix upcycle` and `moemix replay` take as flags, each defined in the config's dataclasses.
+UPCYCLE_FLAGS = ("experts", "top_k", "layers", "mode", "seed", "router_std")
+REPLAY_FLAGS = ("policy", "eta", "c", "distance", "criterion", "odm_alpha", "reference", "floor", "ceiling")
 
 DEMO_CONFIG = "demo.yaml"
 DEMO_TINY_CONFIG = "demo_tiny.yaml"
 
 
+def _run(config) -> int:
+    """Train a loaded config and print the summary table."""
+    from moemix.train.run import run_training
+
+    quiet_libraries()
+    print(summary_table(run_training(config)))
+    return 0
+
+
 def _train(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
-    from moemix.train.run import quiet_libraries, run_training
 
-    config = load_config(args.config, overrides)
-    quiet_libraries()
-    result = run_training(config)
-    print(summary_table(result))
-    return 0
+    return _run(load_config(args.config, overrides))
 
 
 def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
     import json
 
-    from moemix.report.replay import replay
+    from moemix.config import MixingConfig, load_config
+    from moemix.flags import settings_from_flags
+    from moemix.report.replay import logged_names, replay
+    from moemix.train.policies import replay_policy
 
-    policy = {"name": "dynamic", "eta": args.eta, "c": args.c, "distance": args.distance, "criterion": args.criterion}
-    rows = replay(args.log, policy)
+    log = Path(args.log)
+    saved = (log if log.is_dir() else log.parent) / "run_config.yaml"
+    # The run's own knobs, unless a flag changes one: `moemix replay RUN` reproduces the run's weights.
+    base = load_config(saved).mixing if saved.is_file() else MixingConfig()
+    mixing = settings_from_flags(MixingConfig, args, REPLAY_FLAGS, base, lambda path: f"{saved}: mixing.{path}")
+    names = logged_names(log)
+    rows = replay(log, replay_policy(mixing, names), bounds=(mixing.floor, mixing.ceiling))
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -40,21 +58,13 @@ def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
     for row in rows:
         cells = [f"{row['weights'][n]:.4f} ({row['logged'][n]:.4f})" for n in names]
         print(f"{row['step']:>4}  " + "  ".join(f"{c:>18}" for c in cells))
-    print("replayed (logged)")
+    print(f"replayed {mixing.policy} (logged)")
     return 0
 
 
 def _export_weights(args: argparse.Namespace, overrides: list[str]) -> int:
-    import difflib
-
-    from moemix.errors import ConfigError
     from moemix.report.export import write_export
 
-    if overrides:  # export takes no config overrides: anything left over is a mistyped flag
-        flags = ("--format", "--average", "--out", "--names", "--schedule")
-        close = difflib.get_close_matches(overrides[0].split("=")[0], flags, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(f"export-weights: unknown argument {overrides[0]!r}{hint}")
     path = write_export(
         args.run_dir, args.format, average=args.average, out=args.out, names=args.names, schedule=args.schedule
     )
@@ -64,7 +74,6 @@ def _export_weights(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
-    from moemix.errors import ConfigError
     from moemix.train.compare import compare
 
     try:
@@ -72,6 +81,7 @@ def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
     except ValueError:
         raise ConfigError(f"--seeds: expected comma-separated integers, got {args.seeds!r}") from None
     strategies = [x for x in args.strategies.split(",") if x.strip()]
+    quiet_libraries()
     compare(args.config, strategies, seeds, args.out, overrides)
     print((Path(args.out) / "summary.md").read_text())
     print(f"runs and summaries in {args.out} (summary.csv, summary.md)")
@@ -81,7 +91,6 @@ def _compare(args: argparse.Namespace, overrides: list[str]) -> int:
 def _inspect(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
     from moemix.train.inspect import inspect_model
-    from moemix.train.run import quiet_libraries
 
     extra = [f"--model.name_or_path={args.model}", "--model.tiny=null"] if args.model else []
     config = load_config(args.config, overrides + extra)
@@ -103,7 +112,6 @@ def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.data.load import is_strict, load_data, training_texts
     from moemix.data.validate import check_reports, format_report
     from moemix.models import build_tokenizer
-    from moemix.train.run import quiet_libraries
 
     config = load_config(args.config, overrides)
     quiet_libraries()
@@ -121,7 +129,6 @@ def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _demo(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
-    from moemix.train.run import quiet_libraries, run_training
 
     text = resources.files("moemix").joinpath(DEMO_TINY_CONFIG if args.tiny else DEMO_CONFIG).read_text(encoding="utf-8")
     extra = [f"--output_dir={args.out}"]
@@ -149,24 +156,18 @@ def _demo(args: argparse.Namespace, overrides: list[str]) -> int:
         from moemix.models.default import describe_demo
 
         print(describe_demo(config, device), flush=True)
-    quiet_libraries()
-    result = run_training(config)
-    print(summary_table(result))
-    return 0
+    return _run(config)
 
 
 def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
     import json
 
-    from moemix.errors import ConfigError
+    from moemix.config import UpcycleConfig
+    from moemix.flags import settings_from_flags
     from moemix.models.default import resolve_source
-    from moemix.models.upcycle import UpcycleRecipe, check_recipe, upcycle_pretrained
-    from moemix.train.run import quiet_libraries
+    from moemix.models.upcycle import upcycle_pretrained
 
-    if overrides:
-        raise ConfigError(f"upcycle: unknown argument(s): {' '.join(overrides)}")
-    recipe = UpcycleRecipe(args.experts, args.top_k, args.layers, args.mode, args.seed, args.router_std)
-    check_recipe(recipe)
+    recipe = settings_from_flags(UpcycleConfig, args, UPCYCLE_FLAGS)
     folder, gguf_file = resolve_source(args.model, args.gguf_file)
     quiet_libraries()
     out = upcycle_pretrained(folder, args.out, recipe, gguf_file=gguf_file)
@@ -179,14 +180,15 @@ def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _eval(args: argparse.Namespace, overrides: list[str]) -> int:
-    from pathlib import Path
-
     from moemix.eval import EvalOptions, evaluate, format_table, parse_tasks
+    from moemix.extras import require
     from moemix.files import write_json_atomic
-    from moemix.train.run import quiet_libraries
 
+    tasks = parse_tasks(args.tasks)
+    if "humaneval" in tasks and args.humaneval_file is None:  # before the model loads
+        require("humaneval", "--tasks humaneval (without --humaneval-file)")
     options = EvalOptions(
-        tasks=parse_tasks(args.tasks), limit=args.limit, config=args.config, overrides=overrides,
+        tasks=tasks, limit=args.limit, config=args.config, overrides=overrides,
         gsm8k_file=args.gsm8k_file, mbpp_file=args.mbpp_file, humaneval_file=args.humaneval_file,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timeout=args.timeout,
         memory_mb=args.memory_mb, workers=args.workers,
@@ -230,8 +232,9 @@ def summary_table(result) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> StrictParser:
+    """The ``moemix`` parser; a subcommand that takes config overrides sets ``overrides=True``."""
+    parser = StrictParser(
         prog="moemix",
         description="Instruction-tune MoE language models on several datasets, learning the mixture from routing.",
     )
@@ -241,10 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train with a YAML config",
         description="Train with a YAML config. Any config field can be overridden: --mixing.eta 5, "
         "--training.max_steps=100, datasets.0.path=FILE; TrainingArguments fields also bare: --max_steps 100.",
+        add_help=False,
     )
+    train.add_argument("-h", "--help", action=TrainingHelp, help="show this help, with the common training options")
     train.add_argument("config", help="YAML config file")
     train.add_argument("--verbose", action="store_true", help="log moemix's info lines too (each split's problems)")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, overrides=True)
     demo = sub.add_parser(
         "demo",
         help="run the embedded default offline (SmolLM2 upcycled to MoE, four generated domains)",
@@ -266,12 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--model", required=True, help="dense model folder, or builtin:smollm2")
     up.add_argument("--gguf-file", default=None, help="GGUF file inside --model to load instead of safetensors")
-    up.add_argument("--experts", type=int, default=8, help="experts per MoE layer (default: 8)")
-    up.add_argument("--top-k", type=int, default=2, help="experts per token (default: 2)")
-    up.add_argument("--layers", default="all", help="all, or last:L for the last L layers (default: all)")
-    up.add_argument("--mode", default="copy", choices=("copy", "split"), help="copy or split (default: copy)")
-    up.add_argument("--seed", type=int, default=0, help="seed of the routers and of the split (default: 0)")
-    up.add_argument("--router-std", type=float, default=None, help="std of the routers' initial weights")
+    from moemix.config import MixingConfig, UpcycleConfig
+
+    add_setting_flags(up, UpcycleConfig, UPCYCLE_FLAGS)
     up.add_argument("--out", required=True, help="folder to write; must not exist or be empty")
     up.set_defaults(run=_upcycle)
     ev = sub.add_parser(
@@ -296,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--memory-mb", type=int, default=1024, help="memory limit of a generated program (default: 1024)")
     ev.add_argument("--workers", type=int, default=2, help="generated programs run at once (default: 2)")
     ev.add_argument("--out", default=None, help="JSON results file (default: RUN/eval.json for a run)")
-    ev.set_defaults(run=_eval)
-    demo.set_defaults(run=_demo)
+    ev.set_defaults(run=_eval, overrides=True)
+    demo.set_defaults(run=_demo, overrides=True)
     data = sub.add_parser("data", help="check the data of a config")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     validate = data_sub.add_parser(
@@ -309,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("config", help="YAML config file")
     validate.add_argument("--all-problems", action="store_true", help="list every problem, not the first 10 per split")
-    validate.set_defaults(run=_data_validate)
+    validate.set_defaults(run=_data_validate, overrides=True)
     report = sub.add_parser(
         "report",
         help="write RUN/report.html (plots of weights, gate loads, distances, dev loss) for a run folder",
@@ -318,15 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
     rp = sub.add_parser(
         "replay",
-        help="re-run the dynamic policy on a logged mixture.jsonl with other knobs (no model)",
-        description="Apply the dynamic update to the gate loads a run logged, with the given eta, c, distance and "
-        "criterion, and print the weights beside the logged ones.",
+        help="re-run a mixing policy on a logged mixture.jsonl with other knobs (no model)",
+        description="Apply a policy that reads logged signals (dynamic: gate loads, refloss: dev losses, odm: "
+        "training losses) to what a run logged, update by update, and print the weights beside the logged ones. "
+        "Every knob defaults to the run's own (its run_config.yaml), so with no flag the run's weights come back.",
     )
     rp.add_argument("log", help="RUN/mixture.jsonl or the run folder")
-    rp.add_argument("--eta", type=float, default=10.0)
-    rp.add_argument("--c", type=float, default=0.05)
-    rp.add_argument("--distance", default="l2", help="l2, cosine or js")
-    rp.add_argument("--criterion", default="mean", help="mean, min or max")
+    from moemix.mixing import POLICIES
+
+    replayable = tuple(name for name, policy in POLICIES.items() if policy.needs)
+    add_setting_flags(rp, MixingConfig, REPLAY_FLAGS, defaults_from="the run's", narrowed={"policy": replayable})
     rp.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     rp.set_defaults(run=_replay)
     cmp = sub.add_parser(
@@ -341,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--strategies", default="uniform,dynamic", help="comma-separated (default: uniform,dynamic)")
     cmp.add_argument("--seeds", default="1,2,3", help="comma-separated integers (default: 1,2,3)")
     cmp.add_argument("--out", default="runs/compare", help="folder of the runs and summaries")
-    cmp.set_defaults(run=_compare)
+    cmp.set_defaults(run=_compare, overrides=True)
     ins = sub.add_parser(
         "inspect",
         help="draw the gate-load heatmap of a model over a config's datasets, without training",
@@ -349,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("config", help="YAML config file (its datasets, dev splits and layers are used)")
     ins.add_argument("--model", default=None, help="model folder (default: the config's model)")
     ins.add_argument("--out", default="runs/inspect", help="folder for loads.png, distances.png, loads.json")
-    ins.set_defaults(run=_inspect)
+    ins.set_defaults(run=_inspect, overrides=True)
     ex = sub.add_parser(
         "export-weights",
         help="write a finished run's final (or averaged) weights for another tool",
@@ -373,22 +376,48 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--schedule", action="store_true", help="the weights of every update window, as JSON stages")
     ex.add_argument("--out", default=None, help="output file (default: RUN/weights.<format>.<ext>)")
     ex.set_defaults(run=_export_weights)
+    # The parser of each command, for the unknown-flag check of main().
+    parser.commands = dict(sub.choices) | {f"data {name}": p for name, p in data_sub.choices.items()}
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: bad input prints one line and exits 2, with no traceback."""
-    parser = build_parser()
-    args, overrides = parser.parse_known_args(argv)
-    if getattr(args, "verbose", False):  # moemix's info lines; the libraries stay as quiet_libraries leaves them
-        import logging
+def _check_extras(parser: StrictParser, args: argparse.Namespace, extras: list[str]) -> None:
+    """Arguments the subcommand does not define: config overrides where it takes them, else errors.
 
-        logger = logging.getLogger("moemix")
-        logger.setLevel(logging.INFO)
-        if not logger.handlers:
-            logger.addHandler(logging.StreamHandler())
+    Raises:
+        UsageError: For an unknown flag, naming the subcommand's closest flag.
+        ConfigError: For an override the config schema does not have, naming the closest key.
+    """
+    command = parser.commands[" ".join(filter(None, (args.command, getattr(args, "data_command", None))))]
+    own = command.flags()
+    if not getattr(args, "overrides", False):
+        for arg in extras:
+            if arg.startswith("-"):
+                raise unknown_flag(arg, own)
+        if extras:
+            raise UsageError(f"{command.prog}: unexpected argument {extras[0]!r}")
+        return
+    from moemix.config import check_override_key, closest, parse_overrides
+
+    for key, flag, _ in parse_overrides(extras):
+        try:
+            check_override_key(key, flag)
+        except ConfigError:
+            near = closest(flag, own)  # a misspelt flag of the subcommand itself
+            if near is not None:
+                raise unknown_flag(flag, own) from None
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input (a flag, an override, a config, a file) prints one line and exits 2."""
+    parser = build_parser()
     try:
-        return args.run(args, overrides)
+        args, extras = parser.parse_known_args(argv)
+        _check_extras(parser, args, extras)
+        if getattr(args, "verbose", False):
+            verbose_logging()
+        return args.run(args, extras)
     except MoemixError as err:
         print(f"moemix: error: {err}", file=sys.stderr)
         return 2

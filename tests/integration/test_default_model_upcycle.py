@@ -95,7 +95,7 @@ def test_upcycle_command_bad_input(tmp_path, dense, capsys):
     taken.mkdir()
     (taken / "x").write_text("x")
     assert "already exists" in error(["upcycle", "--model", str(dense), "--out", str(taken)])
-    assert "top_k: must be an integer in [1, experts=2]" in error(
+    assert "--top-k: must be in [1, experts=2], got 3" in error(
         ["upcycle", "--model", str(dense), "--experts", "2", "--top-k", "3", "--out", str(tmp_path / "a")])
     assert "cannot load a dense model" in error(["upcycle", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "b")])
     assert "unknown built-in model" in error(["upcycle", "--model", "builtin:gpt5", "--out", str(tmp_path / "c")])

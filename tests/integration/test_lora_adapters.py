@@ -15,7 +15,7 @@ from moemix.data.builtin import builtin_records
 from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.routing import find_moe_layers
 from moemix.testing import tiny_moe
-from moemix.train.lora import is_adapter, load_adapter
+from moemix.models.lora import is_adapter, load_adapter
 from moemix.train.run import prepare_run
 
 CONFIG = """

@@ -243,7 +243,7 @@ def test_online_counts_round_trip_through_a_checkpoint_state():
 @pytest.mark.parametrize(
     ("mixing", "message"),
     [
-        ("source: offline", r"<config>:\d+: mixing.source: must be probe or online, got 'offline'"),
+        ("source: offline", r"<config>:\d+: mixing.source: must be one of probe, online, got 'offline'"),
         ("layers: middle", r"<config>:\d+: mixing.layers: must be last, all, a MoE layer index or a list"),
         ("layers: [1, 1]", r"<config>:\d+: mixing.layers: must be a non-empty list of distinct"),
         ("layers: [a]", r"<config>:\d+: mixing.layers"),

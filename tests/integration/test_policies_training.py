@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from moemix.cli import main
 from moemix.config import load_config
 from moemix.errors import ConfigError
 from moemix.files import read_jsonl
@@ -40,6 +41,21 @@ def _weights(record):
     return np.array(list(record["weights"].values()))
 
 
+def _replayed(capsys, run_dir, *flags):
+    """`moemix replay RUN --json` with flags: the replayed weights of each update."""
+    capsys.readouterr()
+    assert main(["replay", str(run_dir), "--json", *flags]) == 0
+    return [json.loads(line)["weights"] for line in capsys.readouterr().out.splitlines()]
+
+
+def _assert_replays_the_run(capsys, run_dir, log):
+    # With no flag, every knob is the run's own (run_config.yaml): the logged weights come back.
+    replayed = _replayed(capsys, run_dir)
+    assert len(replayed) == len(log)
+    for weights, record in zip(replayed, log):
+        np.testing.assert_allclose(list(weights.values()), _weights(record), rtol=0, atol=1e-12)
+
+
 def test_datasize_follows_split_sizes(tmp_path):
     run, log = _train(tmp_path, "--mixing.policy=datasize", "--mixing.datasize_by=tokens")
     splits = run.trainer.feed.dataset.splits
@@ -56,15 +72,19 @@ def test_sequential_trains_one_dataset_at_a_time(tmp_path):
     assert order == sorted(order) and set(order) == {0, 1, 2}  # in config order, each gets a turn
 
 
-def test_odm_reads_training_loss(tmp_path):
-    run, log = _train(tmp_path, "--mixing.policy=odm")
+def test_odm_reads_training_loss(tmp_path, capsys):
+    run, log = _train(tmp_path, "--mixing.policy=odm", "--mixing.ceiling=0.3334")
     assert all(set(r["train_loss"]) == {"dialogue", "math", "code"} for r in log)
     seen = [v for r in log for v in r["train_loss"].values() if v is not None]
     assert seen and all(0 < v < 20 for v in seen)
     assert run.callback.policy.state_dict()["updates"] == 4
+    assert max(_weights(log[-1])) <= 0.3334 + 1e-12
+    _assert_replays_the_run(capsys, tmp_path / "run", log)  # training losses replayed, the ceiling applied
+    unbounded = _replayed(capsys, tmp_path / "run", "--ceiling", "1")
+    assert max(unbounded[-1].values()) > 0.3334 + 1e-6
 
 
-def test_refloss_from_a_reference_file(tmp_path):
+def test_refloss_from_a_reference_file(tmp_path, capsys):
     reference = tmp_path / "ref.json"
     reference.write_text(json.dumps({"dialogue": 0.0, "math": 100.0, "code": 100.0}))
     _, log = _train(tmp_path, "--mixing.policy=refloss", f"--mixing.reference={reference}", "--mixing.c=0")
@@ -72,6 +92,9 @@ def test_refloss_from_a_reference_file(tmp_path):
     assert all(set(r["dev_loss"]) == {"dialogue", "math", "code"} for r in log)
     w = _weights(log[-1])
     assert w[0] > 0.9 and w[1] == pytest.approx(w[2])
+    _assert_replays_the_run(capsys, tmp_path / "run", log)  # dev losses replayed against the same reference
+    gentler = _replayed(capsys, tmp_path / "run", "--eta", "0.1")
+    assert gentler[-1]["dialogue"] < w[0]
 
 
 def test_refloss_measures_its_signal_on_the_reference_runs_examples(tmp_path):

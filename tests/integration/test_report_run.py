@@ -64,15 +64,48 @@ def test_replay_with_the_runs_knobs_reproduces_its_weights(run_dir):
     from moemix.files import read_jsonl
     from moemix.report.replay import replay
 
-    rows = replay(run_dir / "mixture.jsonl", {"name": "dynamic", "eta": 10.0, "c": 0.05})
+    rows = replay(run_dir / "mixture.jsonl", {"name": "dynamic", "eta": 10.0, "c": 0.05, "distance": "l2", "criterion": "mean"})
     logged = read_jsonl(run_dir / "mixture.jsonl")
     assert [r["step"] for r in rows] == [r["step"] for r in logged]
     for row, record in zip(rows, logged):
         for name, w in record["weights"].items():
             assert abs(row["weights"][name] - w) < 1e-12
-    bolder = replay(run_dir, {"name": "dynamic", "eta": 40.0, "c": 0.05})
+    bolder = replay(run_dir, {"name": "dynamic", "eta": 40.0, "c": 0.05, "distance": "l2", "criterion": "mean"})
     spread = lambda r: max(r["weights"].values()) - min(r["weights"].values())  # noqa: E731
     assert spread(bolder[-1]) > spread(rows[-1])
+
+
+def test_replay_command_defaults_to_the_runs_knobs(run_dir, capsys):
+    import json
+
+    from moemix.files import read_jsonl
+
+    logged = read_jsonl(run_dir / "mixture.jsonl")
+    capsys.readouterr()
+    assert main(["replay", str(run_dir), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["weights"] for r in rows] == [r["weights"] for r in logged]
+    assert main(["replay", str(run_dir), "--eta", "40"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[-1] == "replayed dynamic (logged)" and len(table.splitlines()) == len(logged) + 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--policy", "uniform"], "argument --policy: invalid choice: 'uniform'"),
+        (["--eta", "-1"], "--eta: must be >= 0, got -1.0"),
+        (["--eta", "abc"], "--eta: expected float (a number such as 0.1 or 2e-5), got str 'abc'"),
+        (["--distance", "manhattan"], "argument --distance: invalid choice: 'manhattan'"),
+        (["--policy", "refloss"], "--policy: policy refloss needs mixing.reference"),
+        (["--etta", "3"], "unknown flag --etta; did you mean --eta?"),
+        (["--policy", "odm"], "logs no train_loss signal, which policy odm reads"),
+    ],
+)
+def test_replay_bad_flags_are_one_line(run_dir, capsys, flags, expected):
+    assert main(["replay", str(run_dir), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("moemix: error: ") and expected in err, err
 
 
 def test_export_weights_formats(run_dir, capsys):

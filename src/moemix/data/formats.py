@@ -17,10 +17,10 @@ any flat record, such as a headerless TSV row, becomes one of the formats above.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from typing import Any
 
+from moemix.config import FIELDS, FORMATS, template_fields  # noqa: F401 - the schema's names and rule, re-exported
 from moemix.data.readers import read_records  # noqa: F401 - re-exported: the reader of the first version
 from moemix.errors import DataError
 
@@ -37,9 +37,6 @@ ROLES = {
     "system": "system",
 }
 OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-FORMATS = ("auto", "sharegpt", "openai", "alpaca", "prompt_completion")
-# The names a column map or a template may define.
-FIELDS = ("conversations", "messages", "instruction", "input", "output", "system", "history", "prompt", "completion")
 
 
 class InvalidRecord(DataError):
@@ -52,22 +49,6 @@ class InvalidRecord(DataError):
     def __init__(self, place: str, message: str, kind: str):
         super().__init__(f"{place}: {message}")
         self.kind = kind
-
-
-def template_fields(template: str) -> list[str]:
-    """The field names a template reads (``{name}`` placeholders; ``{{`` and ``}}`` are literal braces).
-
-    Raises:
-        ValueError: if the template is not a valid ``str.format`` string or has a positional placeholder.
-    """
-    names = []
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name is None:
-            continue
-        if not name or name.isdigit():
-            raise ValueError("placeholders must name a field, like {question}")
-        names.append(name)
-    return names
 
 
 def unescape_newlines(record: dict[str, Any]) -> dict[str, Any]:

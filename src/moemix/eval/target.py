@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moemix.errors import ConfigError
+from moemix.models.gguf import gguf_kwargs
 
 
 @dataclass
@@ -34,7 +35,7 @@ def _tokenizer(*sources, gguf_file: str | None = None):
     last = None
     for source in sources:
         try:
-            tok = AutoTokenizer.from_pretrained(str(source), **({"gguf_file": gguf_file} if gguf_file else {}))
+            tok = AutoTokenizer.from_pretrained(str(source), **gguf_kwargs(gguf_file))
             break
         except (OSError, ValueError, TypeError) as err:
             last = err
@@ -57,7 +58,7 @@ def load_target(name: str, gguf_file: str | None = None) -> Target:
     from transformers import AutoModelForCausalLM
 
     from moemix.models.default import BUILTIN_PREFIX, resolve_source
-    from moemix.train.lora import is_adapter, load_adapter
+    from moemix.models.lora import is_adapter, load_adapter
 
     run_dir = None
     if name.startswith(BUILTIN_PREFIX):
@@ -78,7 +79,7 @@ def load_target(name: str, gguf_file: str | None = None) -> Target:
         if not (path / "config.json").is_file():
             raise ConfigError(f"eval: {path}: no config.json or adapter_config.json; not a model folder")
         try:
-            kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+            kwargs = gguf_kwargs(gguf_file)
             model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs).eval()
         except (OSError, ValueError) as err:
             raise ConfigError(f"eval: cannot load a model from {path} ({str(err).splitlines()[0]})") from None

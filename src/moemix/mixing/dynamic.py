@@ -123,13 +123,13 @@ def check_params(eta: float, c: float) -> None:
         raise MixingError(f"mixing.c: must be in [0, 1], got {c}")
 
 
-def dynamic_update(weights: np.ndarray, loads: np.ndarray, eta: float = 10.0, c: float = 0.05) -> np.ndarray:
+def dynamic_update(weights: np.ndarray, loads: np.ndarray, eta: float, c: float) -> np.ndarray:
     """One step of the paper's dynamic sampling-weight update.
 
     Args:
         weights: (n,) current sampling weights, non-negative, summing to 1.
         loads: (n, N) raw expert counts of the last MoE layer per dataset; normalised per row here.
-        eta: step size of the update (>= 0).
+        eta: step size of the update (>= 0; the paper's 10 is ``moemix.config.MixingConfig().eta``).
         c: smoothing towards uniform (in [0, 1]); keeps every dataset's weight >= c / n.
 
     Returns:

@@ -2,6 +2,11 @@
 
 Pure: arrays in, arrays out; no torch, no files. Each policy's state is a dataclass whose fields round-trip
 through JSON (``state_dict`` / ``from_state``), so a policy can be replayed on a logged ``mixture.jsonl``.
+
+The knobs a user sets (``eta``, ``c``, ``distance``, ...) have no defaults and no checks here: they are defined,
+defaulted and checked once, in the config's ``mixing:`` section (:class:`moemix.config.MixingConfig`), and
+passed in by name (:func:`moemix.train.policies.build_policy`). What is checked here is what the data gives a
+policy (weights, sizes, reference losses of the right length).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from moemix.errors import MixingError
-from moemix.mixing.distances import CRITERIA, DISTANCES, summarise_distances
-from moemix.mixing.dynamic import check_params, check_weights, exponentiated_update, normalise_loads
+from moemix.mixing.distances import summarise_distances
+from moemix.mixing.dynamic import check_weights, exponentiated_update, normalise_loads
 from moemix.mixing.signals import Signals
 
 
@@ -83,13 +88,11 @@ class DataSizePolicy(_Stateless):
     """Weights proportional to each dataset's size (examples or tokens), fixed for the run."""
 
     sizes: list[float]
-    by: str = "examples"
+    by: str
     name: str = field(default="datasize", init=False)
     needs: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
-        if self.by not in ("examples", "tokens"):
-            raise MixingError(f"mixing.datasize_by: must be examples or tokens, got {self.by!r}")
         if not self.sizes or min(self.sizes) <= 0:
             raise MixingError("datasize policy: every dataset needs a positive size")
 
@@ -173,22 +176,17 @@ class DynamicPolicy(_Stateless):
     a dataset's distance to the others; l2 + mean is the paper's :func:`dynamic_update`.
     """
 
-    eta: float = 10.0
-    c: float = 0.05
+    eta: float
+    c: float
+    distance: str
+    criterion: str
     weights: list[float] | None = None
-    distance: str = "l2"
-    criterion: str = "mean"
     name: str = field(default="dynamic", init=False)
     needs: ClassVar[frozenset[str]] = frozenset({"loads"})
 
     def __post_init__(self) -> None:
-        check_params(self.eta, self.c)
         if self.weights is not None:
             check_weights(self.weights, what="mixing.weights")
-        if self.distance not in DISTANCES:
-            raise MixingError(f"mixing.distance: unknown distance {self.distance!r}; choose one of {', '.join(DISTANCES)}")
-        if self.criterion not in CRITERIA:
-            raise MixingError(f"mixing.criterion: unknown criterion {self.criterion!r}; choose one of {', '.join(CRITERIA)}")
 
     def initial_weights(self, n: int) -> np.ndarray:
         if self.weights is None:
@@ -210,15 +208,12 @@ class EmbeddingPolicy(_Stateless):
     """
 
     vectors: list[list[float]]
-    eta: float = 10.0
-    c: float = 0.05
-    distance: str = "cosine"
-    criterion: str = "mean"
+    eta: float
+    c: float
+    distance: str
+    criterion: str
     name: str = field(default="embedding", init=False)
     needs: ClassVar[frozenset[str]] = frozenset()
-
-    def __post_init__(self) -> None:
-        check_params(self.eta, self.c)
 
     def initial_weights(self, n: int) -> np.ndarray:
         return _uniform(n)
@@ -236,13 +231,10 @@ class RefLossPolicy(_Stateless):
     """
 
     reference: list[float]
-    eta: float = 1.0
-    c: float = 0.05
+    eta: float
+    c: float
     name: str = field(default="refloss", init=False)
     needs: ClassVar[frozenset[str]] = frozenset({"dev_loss"})
-
-    def __post_init__(self) -> None:
-        check_params(self.eta, self.c)
 
     def initial_weights(self, n: int) -> np.ndarray:
         if len(self.reference) != n:
@@ -264,7 +256,7 @@ class OnlineDataMixingPolicy:
     Updates once per window, on the window's mean training loss per dataset.
     """
 
-    alpha: float = 0.9
+    alpha: float
     rewards: list[float] | None = None
     updates: int = 0
     name: str = field(default="odm", init=False)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 
 from moemix.config import ModelConfig
 from moemix.errors import ConfigError
+from moemix.models.gguf import gguf_kwargs
 
 
 def build_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]):
@@ -28,7 +29,7 @@ def build_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]):
             from moemix.models.default import model_source
 
             source, gguf_file = model_source(config)
-            kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+            kwargs = gguf_kwargs(gguf_file)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as err:
@@ -43,14 +44,14 @@ def load_model(config: ModelConfig, tokenizer):
 
     Then what trains is set: the last ``trainable_layers``, frozen routers, or LoRA adapters.
     """
-    from moemix.train.lora import prepare_trainable
+    from moemix.models.lora import prepare_trainable
 
     return prepare_trainable(_load_weights(config, tokenizer), config)
 
 
 def _load_weights(config: ModelConfig, tokenizer):
     if config.tiny is not None:
-        from moemix.testing import TINY_ARCHS, tiny_moe
+        from moemix.models.tiny import TINY_ARCHS, tiny_moe
 
         if config.tiny not in TINY_ARCHS:
             raise ConfigError(f"model.tiny: unknown architecture {config.tiny!r}; choose one of {', '.join(TINY_ARCHS)}")
@@ -62,7 +63,7 @@ def _load_weights(config: ModelConfig, tokenizer):
     from moemix.models.default import model_source
 
     source, gguf_file = model_source(config)
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    kwargs = gguf_kwargs(gguf_file)
     try:
         with warnings.catch_warnings():
             # An upcycled Qwen2-MoE has a width-0 shared expert; torch warns that initialising it does nothing.

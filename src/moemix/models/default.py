@@ -94,7 +94,7 @@ def cache_key(folder: str, gguf_file: str | None, recipe: UpcycleRecipe) -> str:
 
 def cached_folder(name_or_path: str, recipe: UpcycleRecipe, gguf_file: str | None = None, cache_dir=None) -> Path:
     """The cache folder that holds (or will hold) the upcycled model of a source and recipe."""
-    from moemix.data.tokenizer import default_cache_dir
+    from moemix.data.tokenizer import default_cache_dir  # the one moemix cache root, shared with the data
 
     folder, gguf = resolve_source(name_or_path, gguf_file)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
@@ -156,8 +156,7 @@ def model_source(config, log=print) -> tuple[str, str | None]:
         ConfigError: If the source cannot be found, loaded or upcycled.
     """
     if config.upcycle is not None:
-        recipe = UpcycleRecipe(**asdict(config.upcycle))
-        return str(upcycled_model(config.name_or_path, recipe, config.gguf_file, log=log)), None
+        return str(upcycled_model(config.name_or_path, config.upcycle, config.gguf_file, log=log)), None
     return resolve_source(config.name_or_path, config.gguf_file)
 
 

@@ -29,15 +29,17 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
+from moemix.config import UPCYCLE_MODES, UpcycleConfig, check_section
 from moemix.errors import ConfigError
+from moemix.models.gguf import gguf_kwargs
 
-MODES: tuple[str, ...] = ("copy", "split")
+MODES: tuple[str, ...] = UPCYCLE_MODES
 """Ways to build experts from a dense MLP."""
 
 DENSE_TYPES: tuple[str, ...] = ("llama", "mistral")
@@ -47,26 +49,9 @@ RECORD_FILE = "upcycle.json"
 """Written last into an upcycled model's folder: how it was built (and that the folder is complete)."""
 
 
-@dataclass(frozen=True)
-class UpcycleRecipe:
-    """How to turn a dense model into an MoE.
-
-    Attributes:
-        experts: Experts per MoE layer (E >= 1).
-        top_k: Experts each token is sent to (1 <= k <= E).
-        layers: ``"all"``, or ``"last:L"`` for the last L decoder layers only.
-        mode: ``"copy"`` or ``"split"``.
-        seed: Seed of the router initialisation and of the split's neuron partition.
-        router_std: Standard deviation of the routers' normal initialisation; None means the model's
-            ``initializer_range``; 0 gives a zero router (uniform weights, ties broken by expert index).
-    """
-
-    experts: int = 8
-    top_k: int = 2
-    layers: str = "all"
-    mode: str = "copy"
-    seed: int = 0
-    router_std: float | None = None
+UpcycleRecipe = UpcycleConfig
+"""How to turn a dense model into an MoE: the config's ``model.upcycle`` section (experts, top_k, layers, mode,
+seed, router_std), defined and checked in :class:`moemix.config.UpcycleConfig`."""
 
 
 def moe_layer_indices(layers: str, num_layers: int) -> list[int]:
@@ -91,19 +76,16 @@ def moe_layer_indices(layers: str, num_layers: int) -> list[int]:
 
 
 def check_recipe(recipe: UpcycleRecipe, intermediate_size: int | None = None) -> None:
-    """Check the recipe's values.
+    """Check the recipe: the config's rules of ``model.upcycle``, and split's one expert per neuron at most.
+
+    Args:
+        recipe: The recipe.
+        intermediate_size: The dense MLP's width, when known.
 
     Raises:
         ConfigError: Naming the field and the rule it breaks.
     """
-    if isinstance(recipe.experts, bool) or not isinstance(recipe.experts, int) or recipe.experts < 1:
-        raise ConfigError(f"upcycle experts: must be an integer >= 1, got {recipe.experts!r}")
-    if isinstance(recipe.top_k, bool) or not isinstance(recipe.top_k, int) or not 1 <= recipe.top_k <= recipe.experts:
-        raise ConfigError(f"upcycle top_k: must be an integer in [1, experts={recipe.experts}], got {recipe.top_k!r}")
-    if recipe.mode not in MODES:
-        raise ConfigError(f"upcycle mode: must be one of {', '.join(MODES)}, got {recipe.mode!r}")
-    if recipe.router_std is not None and recipe.router_std < 0:
-        raise ConfigError(f"upcycle router_std: must be >= 0, got {recipe.router_std}")
+    check_section(recipe, lambda path: f"upcycle {path}")
     if recipe.mode == "split" and intermediate_size is not None and recipe.experts > intermediate_size:
         raise ConfigError(
             f"upcycle experts: split mode needs at most one expert per neuron ({intermediate_size}), got {recipe.experts}"
@@ -284,7 +266,7 @@ def load_dense(path: str | os.PathLike[str], gguf_file: str | None = None) -> Pr
     Raises:
         ConfigError: If nothing loadable is there.
     """
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    kwargs = gguf_kwargs(gguf_file)
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError) as err:
@@ -351,7 +333,7 @@ def upcycle_pretrained(
 def _load_tokenizer(path, gguf_file):
     from transformers import AutoTokenizer
 
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    kwargs = gguf_kwargs(gguf_file)
     try:
         return AutoTokenizer.from_pretrained(str(path), **kwargs)
     except (OSError, ValueError, TypeError):

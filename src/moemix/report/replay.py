@@ -13,7 +13,7 @@ import numpy as np
 
 from moemix.errors import MoemixError
 from moemix.files import read_jsonl
-from moemix.mixing import Signals, from_state
+from moemix.mixing import MixingPolicy, Signals, apply_bounds, from_state
 
 
 def _records(log: Path) -> list[dict]:
@@ -27,31 +27,59 @@ def _records(log: Path) -> list[dict]:
     return records
 
 
-def replay(log: str | Path, policy_state: dict, initial: list[float] | None = None) -> list[dict]:
-    """Apply a policy to each logged update's signals in turn.
+def logged_names(log: str | Path) -> list[str]:
+    """The dataset names of a run's mixture log (a ``mixture.jsonl`` or its run folder), in config order."""
+    return list(_records(Path(log))[0]["weights"])
+
+
+def _by_name(values: dict | None, names: list[str]) -> np.ndarray | None:
+    """A logged per-dataset signal as an array in ``names`` order (None, logged for a dataset not drawn: nan)."""
+    if values is None:
+        return None
+    return np.array([np.nan if values[n] is None else values[n] for n in names], dtype=np.float64)
+
+
+def replay(
+    log: str | Path,
+    policy: MixingPolicy | dict,
+    initial: list[float] | None = None,
+    bounds: tuple[float, float] = (0.0, 1.0),
+) -> list[dict]:
+    """Apply a policy to each logged update's signals in turn, as the run's callback did.
+
+    Any policy that reads logged signals replays: gate loads (``dynamic``), dev losses (``refloss``), training
+    losses (``odm``). Updates the run skipped (a dataset without a load yet) leave the weights unchanged, and
+    the floor and ceiling bound every update, as in training.
 
     Args:
         log: a ``mixture.jsonl`` file or the run folder holding it.
-        policy_state: the policy, as ``{"name": "dynamic", "eta": 5.0, ...}``.
-        initial: starting weights (default: uniform).
+        policy: the policy, or its state as ``{"name": "dynamic", "eta": 5.0, ...}``.
+        initial: starting weights (default: the policy's own).
+        bounds: ``(mixing.floor, mixing.ceiling)``.
 
     Returns:
         One ``{"step", "weights": {name: w}, "logged": {name: w}}`` per update.
+
+    Raises:
+        MoemixError: If the log lacks a signal the policy reads.
     """
     records = _records(Path(log))
     names = list(records[0]["weights"])
-    policy = from_state(policy_state)
+    policy = from_state(policy) if isinstance(policy, dict) else policy
+    unlogged = sorted(s for s in policy.needs if not any(s in r for r in records))
+    if unlogged:
+        raise MoemixError(f"{log}: logs no {unlogged[0]} signal, which policy {policy.name} reads; replay another policy")
     weights = np.asarray(initial, dtype=np.float64) if initial is not None else policy.initial_weights(len(names))
     out = []
     for record in records:
-        loads = np.array([record["loads"][n] for n in names]) if "loads" in record else None
-        dev = record.get("dev_loss")
-        signals = Signals(
-            step=record["step"],
-            loads=loads,
-            dev_loss=None if dev is None else np.array([dev[n] for n in names]),
-        )
-        weights = policy.update(weights, signals)
+        if not record.get("skipped"):
+            signals = Signals(
+                step=record["step"],
+                loads=np.array([record["loads"][n] for n in names]) if "loads" in record else None,
+                dev_loss=_by_name(record.get("dev_loss"), names),
+                train_loss=_by_name(record.get("train_loss"), names),
+            )
+            weights = apply_bounds(policy.update(weights, signals), *bounds)
         out.append(
             {
                 "step": record["step"],

@@ -125,14 +125,14 @@ def find_moe_layers(model: nn.Module, router_module: str | None = None) -> list[
                 block=block,
                 router=router,
                 experts=experts if takes_indices else None,
-                num_experts=_read_size(model, name, _NUM_EXPERTS_KEYS, *sizes),
-                top_k=_read_size(model, name, _TOP_K_KEYS, router, block, *(() if experts is None else (experts,))),
+                num_experts=read_size(model, name, _NUM_EXPERTS_KEYS, *sizes),
+                top_k=read_size(model, name, _TOP_K_KEYS, router, block, *(() if experts is None else (experts,))),
             )
         )
         found.append(name)
     if not layers:
         raise RoutersNotFoundError(
-            f"{type(_unwrap(model)).__name__} has no Mixture-of-Experts layer that moemix can find: no module has a "
+            f"{type(unwrap_model(model)).__name__} has no Mixture-of-Experts layer that moemix can find: no module has a "
             f"router child ({'/'.join(ROUTER_NAMES)}) beside an experts module; if it is an MoE model, "
             f"{ROUTER_MODULE_HINT}"
         )
@@ -174,7 +174,7 @@ def select_moe_layers(model: nn.Module, layers: LayerSpec = "last", router_modul
         RoutingError: If the model has no MoE layer or ``layers`` names a layer it does not have.
     """
     found = find_moe_layers(model, router_module)
-    return [found[i] for i in resolve_layer_indices(layers, len(found), type(_unwrap(model)).__name__)]
+    return [found[i] for i in resolve_layer_indices(layers, len(found), type(unwrap_model(model)).__name__)]
 
 
 def resolve_layer_indices(layers: LayerSpec, count: int, owner: str = "the model") -> list[int]:
@@ -241,7 +241,7 @@ def _named_routers(model: nn.Module, pattern: str) -> list[MoELayer]:
     names = [name for name in modules if name and _matches(name, pattern)]
     if not names:
         raise RoutingError(
-            f"router_module {pattern!r} matches no module of {type(_unwrap(model)).__name__} "
+            f"router_module {pattern!r} matches no module of {type(unwrap_model(model)).__name__} "
             f"(module names look like {_example_names(modules)!r})"
         )
     layers = []
@@ -258,8 +258,8 @@ def _named_routers(model: nn.Module, pattern: str) -> list[MoELayer]:
                 block=block,
                 router=router,
                 experts=experts if takes_indices else None,
-                num_experts=_read_size(model, name, _NUM_EXPERTS_KEYS, router, block),
-                top_k=_read_size(model, name, _TOP_K_KEYS, router, block),
+                num_experts=read_size(model, name, _NUM_EXPERTS_KEYS, router, block),
+                top_k=read_size(model, name, _TOP_K_KEYS, router, block),
             )
         )
     return layers
@@ -296,13 +296,18 @@ def _layer_index(name: str, default: int) -> int:
     return numbers[-1] if numbers else default
 
 
-def _read_size(model: nn.Module, name: str, keys: tuple[str, ...], *modules: nn.Module) -> int:
+def read_size(model: nn.Module, name: str, keys: tuple[str, ...], *modules: nn.Module) -> int:
+    """The first positive integer among ``keys`` on the modules, else on the model's config.
+
+    Raises:
+        RoutingError: If none is set, naming the MoE block ``name``.
+    """
     for module in modules:
         for key in keys:
             value = getattr(module, key, None)
             if _positive_int(value):
                 return value
-    config = next((c for c in (getattr(m, "config", None) for m in (*modules, _unwrap(model))) if c is not None), None)
+    config = next((c for c in (getattr(m, "config", None) for m in (*modules, unwrap_model(model))) if c is not None), None)
     for key in keys:
         try:
             value = getattr(config, key, None)
@@ -316,8 +321,8 @@ def _read_size(model: nn.Module, name: str, keys: tuple[str, ...], *modules: nn.
     )
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    # DDP and DeepSpeed keep the model in .module, peft behind get_base_model(). Only used to name the model.
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DDP / DeepSpeed (``.module``) and peft (``get_base_model()``) wrappers."""
     while True:
         inner = getattr(model, "module", None)
         if isinstance(inner, nn.Module):

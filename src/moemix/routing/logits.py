@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from moemix.errors import RoutingError
-from moemix.routing.locate import LayerSpec, _read_size, _unwrap, resolve_layer_indices
+from moemix.routing.locate import LayerSpec, read_size, unwrap_model, resolve_layer_indices
 
 _TOP_K_KEYS = ("num_experts_per_tok", "top_k", "moe_top_k", "num_experts_per_token", "moe_k", "num_selects")
 
@@ -29,7 +29,7 @@ def supports_router_logits(model: nn.Module) -> bool:
     Returns:
         True if ``model(..., output_router_logits=True)`` is expected to return ``router_logits``.
     """
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     config = getattr(inner, "config", None)
     if config is not None and hasattr(config, "output_router_logits"):
         return True
@@ -57,7 +57,7 @@ def logits_choices(
     Raises:
         RoutingError: If the model returns no router logits, or their shapes or top-k cannot be read.
     """
-    inner = _unwrap(model)
+    inner = unwrap_model(model)
     output = model(input_ids=input_ids, attention_mask=attention_mask, output_router_logits=True)
     logits = getattr(output, "router_logits", None)
     if logits is None and isinstance(output, dict):
@@ -69,7 +69,7 @@ def logits_choices(
             f"{type(inner).__name__} returned no router_logits with output_router_logits=True, and moemix found no "
             f"router module in it"
         )
-    top_k = _read_size(model, "the model", _TOP_K_KEYS, inner)
+    top_k = read_size(model, "the model", _TOP_K_KEYS, inner)
     tokens = input_ids.numel()
     chosen = []
     for index in resolve_layer_indices(layers, len(logits), type(inner).__name__):

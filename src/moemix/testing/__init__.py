@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from moemix.testing.models import TINY_ARCHS, tiny_moe
+from moemix.models.tiny import TINY_ARCHS, tiny_moe  # the builder lives in models (model.tiny uses it)
 
 __all__ = ["TINY_ARCHS", "tiny_moe"]

@@ -56,14 +56,13 @@ def compare(
     Returns:
         The summary rows, one per run.
     """
-    from moemix.train.run import quiet_libraries, run_training
+    from moemix.train.run import run_training
 
     out = Path(out)
     parsed = [parse_strategy(s) for s in strategies]
     labels = [p.label for p in parsed]
     if len(set(labels)) != len(labels):
         raise ConfigError("--strategies: a strategy is listed twice")
-    quiet_libraries()
     rows = []
     jobs = [(s, seed) for seed in seeds for s in parsed]
     for strategy, seed in tqdm(jobs, desc="compare", unit="run", disable=None):

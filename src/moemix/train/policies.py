@@ -1,17 +1,40 @@
-"""Build the configured mixing policy from the config and the loaded data (sizes, references, embeddings)."""
+"""Build the configured mixing policy from the config and the loaded data (sizes, references, embeddings).
+
+Every knob a policy shares by name with :class:`moemix.config.MixingConfig` (``eta``, ``c``, ``distance``, ...)
+is taken from the config, so a knob added to both is wired with nothing else to write; what a policy needs
+from the data or from files is resolved here.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
 
-from moemix.config import Config
-from moemix.data.load import TokenizedSplit
+from moemix.config import Config, MixingConfig
 from moemix.errors import ConfigError
-from moemix.mixing import MixingPolicy, from_state
+from moemix.mixing import POLICIES, MixingPolicy, from_state
 
 logger = logging.getLogger(__name__)
+
+# Policy fields whose config namesake is where the value comes from (a dict by name, a file), not the value.
+_RESOLVED = frozenset({"weights", "reference"})
+# Policy fields named apart from their config setting.
+_RENAMED = {"odm": {"alpha": "odm_alpha"}, "datasize": {"by": "datasize_by"}}
+
+
+def policy_knobs(mixing: MixingConfig) -> dict:
+    """The settings of ``mixing.policy`` that come straight from the config, by the policy's field names."""
+    cls = POLICIES[mixing.policy]
+    settings = {f.name for f in dataclasses.fields(MixingConfig)}
+    renamed = _RENAMED.get(mixing.policy, {})
+    knobs = {}
+    for f in dataclasses.fields(cls):
+        source = renamed.get(f.name, f.name)
+        if f.init and source in settings and f.name not in _RESOLVED:
+            knobs[f.name] = getattr(mixing, source)
+    return knobs
 
 
 def _weights_from(path: str, names: list[str], what: str) -> list[float]:
@@ -49,31 +72,56 @@ def reference_losses(path: str, names: list[str]) -> list[float]:
     return [float(data[n]) for n in names]
 
 
-def build_policy(config: Config, names: list[str], train_splits: list[TokenizedSplit], tokenizer, max_steps: int) -> MixingPolicy:
-    """The policy named by ``mixing.policy``, with what it needs taken from the config and the data."""
+def _from_files(mixing: MixingConfig, names: list[str]) -> dict:
+    """What a policy reads from the config's weights and files (no data or model needed)."""
+    weights = None if mixing.weights is None else [mixing.weights[name] for name in names]
+    if mixing.policy == "dynamic":
+        return {"weights": weights}
+    if mixing.policy == "static":
+        return {"weights": weights if weights is not None else _weights_from(mixing.weights_file, names, "weights_file")}
+    if mixing.policy == "refloss":
+        return {"reference": reference_losses(mixing.reference, names)}
+    return {}
+
+
+def replay_policy(mixing: MixingConfig, names: list[str]) -> MixingPolicy:
+    """The policy of a ``mixing`` section for a replay on logged signals (``moemix replay``).
+
+    Raises:
+        ConfigError: For a policy that reads no logged signal (its weights follow from the data or a schedule,
+            nothing to replay) or that needs the model (``embedding``).
+    """
+    cls = POLICIES[mixing.policy]
+    if not cls.needs:
+        replayable = ", ".join(name for name, c in POLICIES.items() if c.needs)
+        raise ConfigError(f"--policy: {mixing.policy} reads no logged signal, nothing to replay; choose {replayable}")
+    return from_state({"name": mixing.policy} | policy_knobs(mixing) | _from_files(mixing, names))
+
+
+def build_policy(config: Config, names: list[str], train_splits: list, tokenizer, max_steps: int) -> MixingPolicy:
+    """The policy named by ``mixing.policy``, with what it needs taken from the config and the data.
+
+    Args:
+        config: The run's config.
+        names: The datasets' names, in config order.
+        train_splits: The tokenised training splits (``moemix.data.load.TokenizedSplit``), for sizes and texts.
+        tokenizer: Decodes training examples for the ``embedding`` policy.
+        max_steps: The run's optimizer steps, for the ``sequential`` policy's windows.
+    """
     m = config.mixing
-    weights = None if m.weights is None else [m.weights[name] for name in names]
     name = m.policy
     if name in ("dynamic", "embedding") and len(names) == 2 and m.criterion == "mean":
         # D_1 = D_2 = d_12 / 2: the update only smooths towards uniform; say so instead of training on silently.
         logger.warning("mixing.policy %s with two datasets: both are equally far from the other, so the weights "
                        "can only move towards uniform (by mixing.c)", name)
-    if name == "dynamic":
-        state = {"eta": m.eta, "c": m.c, "weights": weights, "distance": m.distance, "criterion": m.criterion}
-    elif name == "static":
-        state = {"weights": weights if weights is not None else _weights_from(m.weights_file, names, "weights_file")}
-    elif name == "datasize":
-        sizes = [s.num_tokens if m.datasize_by == "tokens" else len(s) for s in train_splits]
-        state = {"sizes": sizes, "by": m.datasize_by}
+    state = policy_knobs(m) | _from_files(m, names)
+    if name == "datasize":
+        state["sizes"] = [s.num_tokens if m.datasize_by == "tokens" else len(s) for s in train_splits]
     elif name == "random":
-        state = {"seed": config.seed}
+        state["seed"] = config.seed
     elif name == "sequential":
         # windows that train: the stretch before the first update, then one per update before the last step.
-        state = {"windows": -(-max_steps // m.interval) if max_steps > 0 else len(names)}
-    elif name == "refloss":
-        state = {"reference": reference_losses(m.reference, names), "eta": m.eta, "c": m.c}
-    elif name == "odm":
-        state = {"alpha": m.odm_alpha}
+        state["windows"] = -(-max_steps // m.interval) if max_steps > 0 else len(names)
     elif name == "embedding":
         from moemix.models.embeddings import dataset_embeddings
 
@@ -81,8 +129,5 @@ def build_policy(config: Config, names: list[str], train_splits: list[TokenizedS
             [tokenizer.decode(ids.tolist(), skip_special_tokens=True) for ids in split.input_ids[: m.embedding_examples]]
             for split in train_splits
         ]
-        vectors = dataset_embeddings(texts)
-        state = {"vectors": vectors.tolist(), "eta": m.eta, "c": m.c, "distance": m.distance, "criterion": m.criterion}
-    else:  # uniform, cycle
-        state = {}
+        state["vectors"] = dataset_embeddings(texts).tolist()
     return from_state({"name": name} | state)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 import transformers
-from transformers import TrainingArguments
 
 from moemix.config import Config, dump_config
 from moemix.data.load import TokenizedSplit, load_data, training_texts
@@ -19,14 +16,16 @@ from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
 from moemix.data.packing import PackingCollator
 from moemix.data.sampler import MixtureSampler
-from moemix.errors import ConfigError, MoemixError
+from moemix.errors import MoemixError
 from moemix.mixing import from_state
 from moemix.report import plot_run
 from moemix.models import build_tokenizer, load_model
+from moemix.train.arguments import TRAINING_DEFAULTS, training_arguments  # noqa: F401 - moved; old name kept
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
 from moemix.train.policies import build_policy
 from moemix.train.window_loss import WindowLoss
+from moemix.logs import quiet_libraries  # noqa: F401 - moved to moemix.logs; old name kept
 from moemix.train.checkpoint import CheckpointCallback, changes, fingerprint, load_state, resolve_resume, truncate_log
 from moemix.train.evaluate import dev_losses
 from moemix.files import write_json_atomic, write_text_atomic
@@ -39,11 +38,6 @@ logger = logging.getLogger(__name__)
 RUN_CONFIG = "run_config.yaml"
 """The resolved config each run writes into its folder (see :func:`moemix.config.dump_config`)."""
 
-# What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
-# nothing is reported to an online service by default (runs must work offline).
-TRAINING_DEFAULTS = {"remove_unused_columns": False, "report_to": "none", "save_strategy": "no"}
-
-
 @dataclass
 class RunResult:
     """What a finished run produced."""
@@ -53,24 +47,6 @@ class RunResult:
     names: list[str]
     initial_weights: dict[str, float]
     updates: int
-
-
-def training_arguments(config: Config) -> TrainingArguments:
-    """Hugging Face ``TrainingArguments`` from the config's ``training`` section, with moemix's defaults."""
-    kwargs = TRAINING_DEFAULTS | dict(config.training)
-    kwargs.pop("resume_from_checkpoint", None)  # moemix resolves it (see checkpoint.resolve_resume)
-    if not torch.cuda.is_available():
-        kwargs.setdefault("dataloader_pin_memory", False)  # pinning needs an accelerator; avoids torch's warning
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            kwargs.setdefault("ddp_backend", "gloo")  # NCCL needs GPUs; set only when distributed (else it raises)
-    kwargs["output_dir"] = config.output_dir
-    kwargs.setdefault("seed", config.seed)
-    if kwargs.get("remove_unused_columns"):
-        raise ConfigError("training.remove_unused_columns: must be false (batches carry dataset ids)")
-    try:
-        return TrainingArguments(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"training: {str(err).splitlines()[0]}") from None
 
 
 @dataclass
@@ -282,9 +258,3 @@ def run_training(config: Config) -> RunResult:
         MoemixError: for bad data, config or model (before anything is trained).
     """
     return prepare_run(config).train()
-
-
-def quiet_libraries() -> None:
-    """Keep the libraries' info chatter off the console; warnings still show."""
-    transformers.logging.set_verbosity_warning()
-    logging.getLogger("datasets").setLevel(logging.WARNING)

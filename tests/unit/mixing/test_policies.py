@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from moemix.config import MixingConfig
 from moemix.errors import MixingError
 from moemix.mixing import (
     CyclePolicy,
@@ -26,6 +27,8 @@ from moemix.mixing import (
 )
 
 LOADS = np.array([[9, 1, 0, 0], [1, 9, 0, 0], [5, 5, 0, 0]])
+# The knobs are the config's to default: a policy is built with all of them given.
+PAPER = MixingConfig()
 
 
 def _signals(step=10, **kw):
@@ -35,13 +38,13 @@ def _signals(step=10, **kw):
 ALL = [
     UniformPolicy(),
     StaticPolicy([0.5, 0.3, 0.2]),
-    DataSizePolicy([100, 300, 600]),
+    DataSizePolicy([100, 300, 600], by="examples"),
     RandomPolicy(seed=3),
     CyclePolicy(),
     SequentialPolicy(windows=7),
     DynamicPolicy(eta=3.0, c=0.1, distance="js", criterion="max"),
-    EmbeddingPolicy([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], eta=2.0),
-    RefLossPolicy([1.5, 1.5, 1.5], eta=1.0),
+    EmbeddingPolicy([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], eta=2.0, c=0.05, distance="cosine", criterion="mean"),
+    RefLossPolicy([1.5, 1.5, 1.5], eta=1.0, c=0.05),
     OnlineDataMixingPolicy(alpha=0.5),
 ]
 
@@ -58,7 +61,7 @@ def test_state_round_trip_replays_identically(policy):
 def test_uniform_static_datasize_ignore_signals():
     assert np.allclose(UniformPolicy().update(np.array([0.7, 0.2, 0.1]), _signals()), 1 / 3)
     assert np.allclose(StaticPolicy([0.5, 0.3, 0.2]).update(np.full(3, 1 / 3), _signals()), [0.5, 0.3, 0.2])
-    assert np.allclose(DataSizePolicy([100, 300, 600]).initial_weights(3), [0.1, 0.3, 0.6])
+    assert np.allclose(DataSizePolicy([100, 300, 600], by="examples").initial_weights(3), [0.1, 0.3, 0.6])
 
 
 def test_random_is_seeded_per_step():
@@ -83,9 +86,11 @@ def test_cycle_and_sequential_by_hand():
     assert order == sorted(order) and set(order) == {0, 1, 2}
 
 
-def test_dynamic_default_is_the_paper():
+def test_dynamic_with_the_config_defaults_is_the_paper():
     w = np.full(3, 1 / 3)
-    np.testing.assert_array_equal(DynamicPolicy().update(w, _signals()), dynamic_update(w, LOADS, eta=10.0, c=0.05))
+    policy = DynamicPolicy(eta=PAPER.eta, c=PAPER.c, distance=PAPER.distance, criterion=PAPER.criterion)
+    assert (PAPER.eta, PAPER.c, PAPER.distance, PAPER.criterion) == (10.0, 0.05, "l2", "mean")
+    np.testing.assert_array_equal(policy.update(w, _signals()), dynamic_update(w, LOADS, eta=10.0, c=0.05))
 
 
 def test_dynamic_min_max_cosine_by_hand():
@@ -132,11 +137,12 @@ def test_odm_exp3_by_hand():
 
 def test_odm_explores_uniformly_at_first():
     # Early on eps_t = 1/n: pure exploration, whatever the rewards.
-    np.testing.assert_allclose(OnlineDataMixingPolicy().update(np.full(3, 1 / 3), _signals()), 1 / 3)
+    policy = OnlineDataMixingPolicy(alpha=PAPER.odm_alpha)
+    np.testing.assert_allclose(policy.update(np.full(3, 1 / 3), _signals()), 1 / 3)
 
 
 def test_embedding_moves_towards_the_distinct_dataset():
-    policy = EmbeddingPolicy([[1.0, 0.0], [0.95, 0.05], [0.0, 1.0]], eta=5.0, c=0.0)
+    policy = EmbeddingPolicy([[1.0, 0.0], [0.95, 0.05], [0.0, 1.0]], eta=5.0, c=0.0, distance="cosine", criterion="mean")
     w = policy.update(np.full(3, 1 / 3), Signals(step=1))
     assert np.argmax(w) == 2
 
@@ -144,13 +150,11 @@ def test_embedding_moves_towards_the_distinct_dataset():
 def test_bad_policy_arguments():
     with pytest.raises(MixingError, match="sum to 1"):
         StaticPolicy([0.5, 0.6])
-    with pytest.raises(MixingError, match="eta"):
-        DynamicPolicy(eta=-1)
     with pytest.raises(MixingError, match="unknown distance 'manhattan'"):
-        DynamicPolicy(distance="manhattan")
+        DynamicPolicy(eta=1.0, c=0.0, distance="manhattan", criterion="mean").update(np.full(3, 1 / 3), _signals())
     with pytest.raises(MixingError, match="unknown policy 'doremi'"):
         from_state({"name": "doremi"})
     with pytest.raises(MixingError, match="expected 2 weights"):
         StaticPolicy([0.5, 0.3, 0.2]).initial_weights(2)
     with pytest.raises(MixingError, match="needs the loads signal"):
-        DynamicPolicy().update(np.full(3, 1 / 3), Signals(step=1))
+        DynamicPolicy(eta=1.0, c=0.0, distance="l2", criterion="mean").update(np.full(3, 1 / 3), Signals(step=1))

@@ -132,10 +132,10 @@ def test_same_recipe_same_weights_and_dense_untouched():
 @pytest.mark.parametrize(
     ("recipe", "message"),
     [
-        (UpcycleRecipe(experts=0, top_k=1), "experts: must be an integer >= 1"),
-        (UpcycleRecipe(experts=2, top_k=3), "top_k: must be an integer in [1, experts=2]"),
+        (UpcycleRecipe(experts=0, top_k=1), "upcycle experts: must be >= 1, got 0"),
+        (UpcycleRecipe(experts=2, top_k=3), "upcycle top_k: must be in [1, experts=2], got 3"),
         (UpcycleRecipe(experts=2, top_k=1, mode="merge"), "mode: must be one of copy, split"),
-        (UpcycleRecipe(experts=2, top_k=1, layers="first:2"), "expected 'all' or 'last:L'"),
+        (UpcycleRecipe(experts=2, top_k=1, layers="first:2"), "upcycle layers: must be 'all' or 'last:L'"),
         (UpcycleRecipe(experts=2, top_k=1, layers="last:9"), "1 <= L <= 3"),
         (UpcycleRecipe(experts=100, top_k=1, mode="split"), "at most one expert per neuron (72)"),
     ],

@@ -32,8 +32,8 @@ RUN_KINDS = {
 CASES = [
     ("finished", ["export-weights", "{run}", "--format", "parquet"], "--format: unknown format 'parquet'"),
     ("finished", ["export-weights", "{run}", "--format", "megatorn"], "did you mean megatron?"),
-    ("finished", ["export-weights", "{run}", "--fromat", "megatron"], "unknown argument '--fromat'; did you mean --format?"),
-    ("finished", ["export-weights", "{run}", "--averge"], "unknown argument '--averge'; did you mean --average?"),
+    ("finished", ["export-weights", "{run}", "--fromat", "megatron"], "unknown flag --fromat; did you mean --format?"),
+    ("finished", ["export-weights", "{run}", "--averge"], "unknown flag --averge; did you mean --average?"),
     ("finished", ["export-weights", "{run}", "--names", "chat"], "--names: 'chat' is neither a file nor name=consumer"),
     ("finished", ["export-weights", "{run}", "--names", "chta=sharegpt"], "--names: 'chta' is not a dataset of the run (chat, code); did you mean chat?"),
     ("finished", ["export-weights", "{run}", "--names", "chat="], "--names: 'chat=' is not name=consumer"),

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,6 +104,28 @@ def test_a_resumed_run_equals_an_uninterrupted_one(workspace, tmp_path):
     assert (whole / "mixture.jsonl").read_bytes() == (parts / "mixture.jsonl").read_bytes()
     a, b = load_file(whole / "model.safetensors"), load_file(parts / "model.safetensors")
     assert sorted(a) == sorted(b)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_two_processes_train_as_one_with_the_same_global_batch(workspace, tmp_path):
+    # 1 process x 2 micro-batches of 2 = 2 processes x 1 micro-batch of 2: the same draws every step, the routing
+    # counts summed over ranks, so the same weights and (on the CPU, gloo) the same parameters.
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_exp(yaml.safe_load(write_config(workspace, one, learning_rate=1e-3).read_text()))
+    config = write_config(workspace, two, learning_rate=1e-3, gradient_accumulation_steps=1, ddp_backend="gloo")
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    launched = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "-m", "moemix.integrations.llamafactory", "train", str(config)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+
+    assert (one / "mixture.jsonl").read_bytes() == (two / "mixture.jsonl").read_bytes()
+    assert json.loads((one / "mixture_state.json").read_text())["draws"] == json.loads(
+        (two / "mixture_state.json").read_text()
+    )["draws"]
+    a, b = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-packages test test-all demo clean
+.PHONY: install system-packages test test-all demo clean llamafactory-env llamafactory-test
 
 install: system-packages $(STAMP)
 
@@ -48,5 +48,33 @@ test-all: install
 demo: install
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/moemix demo --out runs/demo
 
+# A second environment with LLaMA-Factory 0.9.5 and its own pins (transformers <= 5.6, datasets <= 4.0,
+# accelerate <= 1.11, peft 0.18, trl <= 0.24), which cannot share moemix's: docs/LLAMAFACTORY.md.
+# - torchvision is left out (--no-deps): nothing on LLaMA-Factory's text SFT path imports it, and PyPI's build
+#   cannot load beside the CPU torch of this machine.
+# - torchaudio is imported at module level by llamafactory/data/mm_plugin.py but only called for audio inputs.
+#   PyPI's 2.11.1 wheel accepts torch >= 2.11 but is a CUDA build whose compiled extension cannot load beside the
+#   CPU torch; without its .so files torchaudio imports as pure Python (its own "extension not built" path).
+#   On a GPU machine with a CUDA torch, install torchaudio as usual instead.
+LF_VENV  ?= .venv-llamafactory
+LF_BIN   := $(LF_VENV)/bin
+LF_STAMP := $(LF_VENV)/.installed
+
+llamafactory-env: $(LF_STAMP)
+
+$(LF_STAMP): pyproject.toml Makefile tests/llamafactory/requirements.txt
+	test -x $(LF_BIN)/python || $(PYTHON) -m venv $(LF_VENV)
+	$(LF_BIN)/python -m pip install --quiet --upgrade pip
+	$(LF_BIN)/python -m pip install --quiet "$(TORCH_PIN)"
+	$(LF_BIN)/python -m pip install --quiet --no-deps "torchaudio==2.11.1"
+	rm -f $(LF_VENV)/lib/python*/site-packages/torchaudio/lib/*.so
+	$(LF_BIN)/python -m pip install --quiet --no-deps "llamafactory==0.9.5"
+	$(LF_BIN)/python -m pip install --quiet -r tests/llamafactory/requirements.txt "$(TORCH_PIN)"
+	$(LF_BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(LF_STAMP)
+
+llamafactory-test: llamafactory-env
+	OMP_NUM_THREADS=1 $(LF_BIN)/python -m pytest -q -p no:cacheprovider tests/llamafactory
+
 clean:
-	rm -rf $(VENV) runs build src/*.egg-info
+	rm -rf $(VENV) $(LF_VENV) runs build src/*.egg-info

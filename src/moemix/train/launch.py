@@ -89,6 +89,24 @@ def check_launch(training: Mapping[str, Any]) -> None:
         )
 
 
+def join_deepspeed(args: TrainingArguments) -> None:
+    """Under DeepSpeed on a CPU, start DeepSpeed's communication on the process group accelerate set up.
+
+    With ``use_cpu`` accelerate initialises torch's process group but not DeepSpeed's own (it does on GPUs), and
+    ZeRO-3 needs it before the model is built: ``zero.Init`` sizes the partitions by DeepSpeed's world, which
+    would be 1 ("train_batch_size is not equal to micro_batch_per_gpu * gradient_acc_step * world_size").
+
+    Args:
+        args: The built arguments.
+    """
+    if not args.deepspeed or launched_world_size() == 1:
+        return
+    import deepspeed.comm
+
+    if not deepspeed.comm.is_initialized():
+        deepspeed.comm.init_distributed(dist_backend=args.ddp_backend or "gloo", auto_mpi_discovery=False)
+
+
 def check_distributed(args: TrainingArguments) -> None:
     """Refuse a multi-process launch in which the Trainer would not train one model across the processes.
 

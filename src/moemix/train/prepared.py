@@ -14,6 +14,7 @@ from moemix.files import write_json_atomic
 from moemix.report import plot_run
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
+from moemix.train.distributed import whole_parameters
 from moemix.train.evaluate import dev_losses
 from moemix.train.folder import RunFolder
 from moemix.train.state import MixtureState
@@ -58,7 +59,8 @@ class PreparedRun:
         """
         trainer, names, out = self.trainer, self.names, Path(self.config.output_dir)
         try:
-            initial_loss = dev_losses(trainer.model, self.eval_batches)
+            with whole_parameters(trainer.model):  # ZeRO-3 before its engine exists: gather for this forward
+                initial_loss = dev_losses(trainer.model, self.eval_batches)
             train_output = trainer.train(resume_from_checkpoint=str(self.resume) if self.resume else None)
         except BaseException:
             if trainer.state.global_step == 0:

@@ -31,7 +31,7 @@ from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import CheckpointCallback, fingerprint, resolve_resume, truncate_log
 from moemix.train.folder import RunFolder
 from moemix.train.freeze import freeze_routers
-from moemix.train.launch import check_distributed, check_launch
+from moemix.train.launch import check_distributed, check_launch, join_deepspeed
 from moemix.train.online import OnlineExpertCounts, check_routing
 from moemix.train.policies import build_policy
 from moemix.train.prepared import PreparedRun, RunResult
@@ -98,6 +98,7 @@ def _setup_args(config: Config) -> TrainingArguments:
     check_launch(config.training)
     args = training_arguments(config)
     check_distributed(args)
+    join_deepspeed(args)
     return args
 
 

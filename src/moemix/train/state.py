@@ -36,7 +36,7 @@ class MixtureState:
         fingerprint: What must not change on resume (see :func:`moemix.train.checkpoint.fingerprint`).
         sampler: The training sampler.
         callback: The mixing callback (policy, update history, window loads).
-        tokens: Tokens trained on per dataset, summed over ranks.
+        tokens: Tokens trained on per dataset, summed over ranks (None: not carried).
         online_counts: The online gate-load counts of the window in progress, if ``mixing.source`` is online.
         trainer: The trainer, for the training-loss sum (None: not carried).
     """
@@ -45,7 +45,7 @@ class MixtureState:
     fingerprint: dict[str, Any]
     sampler: MixtureSampler
     callback: MixingCallback
-    tokens: TokenTotals
+    tokens: TokenTotals | None = None
     online_counts: OnlineExpertCounts | None = None
     trainer: MixtureTrainer | None = None
 
@@ -61,7 +61,7 @@ class MixtureState:
             "window_loads": self.callback.window.state_dict(),
             "online_counts": None if self.online_counts is None else self.online_counts.state_dict(),
             # tokens trained on per dataset, all ranks (summed when the checkpoint was due)
-            "tokens_seen": self.tokens.totals.tolist(),
+            "tokens_seen": None if self.tokens is None else self.tokens.totals.tolist(),
             # so that a resumed run's train_loss averages every step, not only those after the resume
             "train_loss_sum": None if self.trainer is None else self.trainer.train_loss_sum(),
         }
@@ -95,7 +95,7 @@ class MixtureState:
             carried = np.array([old.get(name, mean) for name in self.names])
             self.sampler.set_weights(carried / carried.sum())
         self.callback.history = list(state["history"])
-        if same_names and state.get("tokens_seen") is not None:
+        if self.tokens is not None and same_names and state.get("tokens_seen") is not None:
             self.tokens.restore(state["tokens_seen"])
         if self.trainer is not None and state.get("train_loss_sum") is not None:
             self.trainer.carry_train_loss(state["train_loss_sum"], state["step"])

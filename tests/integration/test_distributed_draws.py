@@ -84,7 +84,7 @@ def test_two_process_gloo_run(tmp_path):
     config = _write(tmp_path, batch=2)  # 2 ranks x 2 x 2 accumulation = the single process's 4 x 2
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "moemix.cli", "train", str(config), f"--output_dir={out}"],
         capture_output=True, text=True, env=env, timeout=600,
     )

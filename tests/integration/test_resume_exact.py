@@ -110,6 +110,15 @@ def _assert_same_run(a: Path, b: Path, after_step: int) -> None:
         assert torch.equal(pa[name], pb[name]), name
 
 
+def _assert_same_metrics(a: Path, b: Path) -> None:
+    """metrics.json of a resumed run equals the uninterrupted one's (the loss sum is carried in checkpoints)."""
+    ma, mb = (json.loads((run / "metrics.json").read_text()) for run in (a, b))
+    for metrics in (ma, mb):
+        metrics.pop("wall_time_s")
+    assert mb.pop("train_loss") == pytest.approx(ma.pop("train_loss"), rel=1e-6)
+    assert ma == mb
+
+
 def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     root, config, straight = setup
     killed = root / "killed"
@@ -118,6 +127,7 @@ def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     assert [r["step"] for r in read_jsonl(killed / "mixture.jsonl")][-1] == 21
     assert main(["train", str(config), f"--output_dir={killed}", "--resume_from_checkpoint", "true"]) == 0
     _assert_same_run(straight, killed, after_step=20)
+    _assert_same_metrics(straight, killed)
     state = json.loads((killed / "checkpoint-20" / STATE_FILE).read_text())
     assert state["step"] == 20 and state["sampler"]["draws"] == 20 * 4
 
@@ -128,8 +138,12 @@ def test_sigkill_while_saving_leaves_previous_checkpoint(setup):
     _kill(config, torn, "save", 20)
     assert (torn / "checkpoint-20").is_dir()  # half written ...
     assert [p.name for p in complete_checkpoints(torn)] == ["checkpoint-10"]  # ... and not taken for complete
+    (torn / "checkpoint-15").mkdir()  # another half-written one, that the resumed run would not write again
+    (torn / "checkpoint-15" / "model.safetensors").write_bytes(b"half")
     assert main(["train", str(config), f"--output_dir={torn}", "--resume_from_checkpoint=true"]) == 0
+    assert not (torn / "checkpoint-15").exists()  # removed when the run started
     _assert_same_run(straight, torn, after_step=10)
+    _assert_same_metrics(straight, torn)
 
 
 def test_changed_mixture_on_resume_is_refused(setup, capsys):
@@ -158,3 +172,4 @@ def test_online_source_resumes_mid_window_exactly(setup):
     _kill(config, killed, "step", 23)
     assert main(["train", str(config), f"--output_dir={killed}", "--resume_from_checkpoint", "true"]) == 0
     _assert_same_run(straight, killed, after_step=20)
+    _assert_same_metrics(straight, killed)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import torch
 from transformers import TrainingArguments
 
 from moemix.config import Config, where_set
 from moemix.errors import ConfigError
 from moemix.extras import check_training_extras
+from moemix.train.launch import launch_defaults
 
 # What moemix sets unless the config says otherwise: batches carry dataset ids (keep the columns), and
 # nothing is reported to an online service by default (runs must work offline).
@@ -26,7 +24,8 @@ def training_arguments(config: Config) -> TrainingArguments:
         config: A loaded config (its values already converted to ``TrainingArguments``' field types).
 
     Returns:
-        The arguments, with ``output_dir`` and ``seed`` from the config.
+        The arguments, with ``output_dir`` and ``seed`` from the config and the launch's device defaults
+        (see :func:`moemix.train.launch.launch_defaults`).
 
     Raises:
         ConfigError: For a missing optional package or a combination ``TrainingArguments`` rejects, naming the
@@ -35,10 +34,7 @@ def training_arguments(config: Config) -> TrainingArguments:
     check_training_extras(config.training, config.model.lora is not None, lambda path: where_set(config, path))
     kwargs = TRAINING_DEFAULTS | dict(config.training)
     kwargs.pop("resume_from_checkpoint", None)  # moemix resolves it (see checkpoint.resolve_resume)
-    if not torch.cuda.is_available():
-        kwargs.setdefault("dataloader_pin_memory", False)  # pinning needs an accelerator; avoids torch's warning
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            kwargs.setdefault("ddp_backend", "gloo")  # NCCL needs GPUs; set only when distributed (else it raises)
+    kwargs |= launch_defaults(kwargs)
     kwargs["output_dir"] = config.output_dir
     kwargs.setdefault("seed", config.seed)
     try:

@@ -20,6 +20,7 @@ from moemix.routing import LayerSpec, expert_counts, select_moe_layers
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.files import append_jsonl
 from moemix.train.loads import WindowLoads
+from moemix.train.scalars import PendingScalars
 
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,12 @@ class MixingCallback(TrainerCallback):
         load_ema: weight of the previous loads when smoothing them across updates; None: no smoothing.
         router_module: router path pattern for models whose routers moemix does not find by itself.
         count_prompt_tokens: probe: count prompt tokens too (False: only tokens that carry a loss).
+        bounds: ``(floor, ceiling)`` every weight is kept within after an update.
+        collapse_warning: warn when one weight exceeds this.
+        window_loss: per-dataset training loss of the window (:class:`moemix.train.window_loss.WindowLoss`),
+            for policies that read it; the trainer that fills it gets the same object.
+        scalars: where each update's weights and distances wait for the Trainer's next log
+            (:class:`moemix.train.scalars.PendingScalars`, shared with the trainer).
     """
 
     def __init__(
@@ -106,7 +113,7 @@ class MixingCallback(TrainerCallback):
         bounds: tuple[float, float] = (0.0, 1.0),
         collapse_warning: float = 0.9,
         window_loss=None,
-        scalars: dict | None = None,
+        scalars: PendingScalars | None = None,
     ):
         self.names = list(names)
         self.policy = policy
@@ -122,7 +129,7 @@ class MixingCallback(TrainerCallback):
         self.bounds = bounds
         self.collapse_warning = collapse_warning
         self.window_loss = window_loss
-        self.scalars = scalars if scalars is not None else {}
+        self.scalars = scalars if scalars is not None else PendingScalars()
         self.history: list[dict] = []
 
     def on_step_end(self, args, state, control, model=None, **kwargs):

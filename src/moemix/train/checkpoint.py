@@ -48,14 +48,23 @@ def changes(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") ->
     return out
 
 
-def complete_checkpoints(output_dir: str | Path) -> list[Path]:
-    """``checkpoint-N`` folders that hold a moemix state file, oldest first."""
+def _checkpoints(output_dir: str | Path, complete: bool) -> list[Path]:
     found = []
     for path in Path(output_dir).glob("checkpoint-*"):
         match = _CHECKPOINT.match(path.name)
-        if match and (path / STATE_FILE).is_file():
+        if match and path.is_dir() and (path / STATE_FILE).is_file() == complete:
             found.append((int(match.group(1)), path))
     return [p for _, p in sorted(found)]
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-N`` folders that hold a moemix state file, oldest first."""
+    return _checkpoints(output_dir, complete=True)
+
+
+def incomplete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """``checkpoint-N`` folders without a moemix state file: a run died while writing them (oldest first)."""
+    return _checkpoints(output_dir, complete=False)
 
 
 def resolve_resume(value: Any, output_dir: str | Path) -> Path | None:

@@ -6,6 +6,8 @@ Hugging Face ``TrainingArguments``. Without an initialised process group every f
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -51,3 +53,18 @@ def assert_same_across_ranks(values: np.ndarray, what: str) -> None:
     differ = [r for r, other in enumerate(gathered) if not torch.equal(other, gathered[0])]
     if differ:
         raise RuntimeError(f"{what} differ between ranks: rank(s) {differ} disagree with rank 0; stopping")
+
+
+def whole_parameters(model: torch.nn.Module) -> contextlib.AbstractContextManager:
+    """A context in which a model sharded by DeepSpeed ZeRO-3 holds all its parameters on every rank.
+
+    Before the Trainer wraps the model in DeepSpeed's engine, nothing gathers a ZeRO-3 shard for a forward
+    (the model was built already partitioned); inside the context it can run one. A collective: enter it on
+    every rank. Any other model is left as it is.
+    """
+    sharded = [p for p in model.parameters() if hasattr(p, "ds_id")]  # DeepSpeed marks its partitioned tensors
+    if not sharded:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(sharded)

@@ -11,6 +11,7 @@ from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME
 
 from moemix.data.feed import MixtureFeed
 from moemix.train.online import OnlineExpertCounts
+from moemix.train.scalars import PendingScalars
 from moemix.train.window_loss import WindowLoss
 
 
@@ -22,15 +23,53 @@ class MixtureTrainer(Trainer):
     weights in effect for that step. Batches carry ``dataset_ids`` (one per example); they are taken out before
     the model's forward and used to count the tokens each dataset contributed (kept on the device: no host
     synchronisation per step).
+
+    Args:
+        feed: The mixture feed that turns each optimizer step into this rank's micro-batches.
+        num_datasets: Number of datasets of the mixture.
+        online_counts: Counts the routing of the training forwards (``mixing.source: online``); None: not counted.
+        window_loss: Sums the training loss per dataset (policies that read it); None: not summed.
+        scalars: Where the mixing callback leaves its update's scalars; they go out with the next log.
+        *args, **kwargs: What ``transformers.Trainer`` takes.
     """
 
-    def __init__(self, *args, feed: MixtureFeed, num_datasets: int, **kwargs):
+    def __init__(
+        self,
+        *args,
+        feed: MixtureFeed,
+        num_datasets: int,
+        online_counts: OnlineExpertCounts | None = None,
+        window_loss: WindowLoss | None = None,
+        scalars: PendingScalars | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.feed = feed
         self.tokens_seen = torch.zeros(num_datasets, dtype=torch.long, device=self.args.device)
-        self.online_counts: OnlineExpertCounts | None = None  # set when mixing.source is online
-        self.window_loss: WindowLoss | None = None  # set when the policy reads per-dataset training loss
-        self.mixture_scalars: dict[str, float] = {}  # filled by the mixing callback at each update
+        self.online_counts = online_counts
+        self.window_loss = window_loss
+        self.mixture_scalars = scalars if scalars is not None else PendingScalars()
+        self._carried_loss = (0.0, 0)  # (loss sum, steps) of the run before a resume
+
+    def carry_train_loss(self, loss_sum: float, steps: int) -> None:
+        """Continue from a checkpoint: the sum of the training loss over its first ``steps`` optimizer steps."""
+        self._carried_loss = (float(loss_sum), int(steps))
+
+    def train_loss_sum(self) -> float:
+        """The sum of the training loss over every optimizer step so far, steps before a resume included."""
+        # The Trainer's own accumulators (transformers 5): logged steps are drained into _total_loss_scalar,
+        # the others wait in the _tr_loss tensor. Read only when a checkpoint is written.
+        pending = getattr(self, "_tr_loss", None)
+        running = getattr(self, "_total_loss_scalar", 0.0) + (0.0 if pending is None else float(pending))
+        return self._carried_loss[0] + running
+
+    def mean_train_loss(self, training_loss: float) -> float:
+        """The mean training loss of the whole run from ``train()``'s, which covers only the steps it ran."""
+        carried, steps = self._carried_loss
+        if steps == 0:
+            return training_loss
+        ran = self.state.global_step - steps
+        return (carried + training_loss * ran) / max(self.state.global_step, 1)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         # transformers saves MoE experts in their original per-expert layout (save_original_format) but
@@ -92,6 +131,5 @@ class MixtureTrainer(Trainer):
     def log(self, logs, *args, **kwargs):
         # Mixture scalars of the last update ride along with the Trainer's own logs (TensorBoard, W&B, ...).
         if self.mixture_scalars:
-            logs = {**logs, **self.mixture_scalars}
-            self.mixture_scalars.clear()  # the mixing callback holds the same dict
+            logs = {**logs, **self.mixture_scalars.take()}
         return super().log(logs, *args, **kwargs)

@@ -159,12 +159,13 @@ if sys.argv[1] == "fallback":
     bubblewrap.unusable_reason = lambda: "bubblewrap switched off by the test"
 program = (
     "import os, sys\\n"
-    "seen = [repr(dict(os.environ))]\\n"
+    "seen = []\\n"
     "for pid in ('self', '1', str(os.getppid()), '%d'):\\n"
     "    try:\\n"
     "        seen.append(open(f'/proc/{pid}/environ', 'rb').read().decode('latin-1'))\\n"
     "    except OSError as err:\\n"
     "        seen.append(f'{pid}: {err.strerror}')\\n"
+    "seen.append(repr(dict(os.environ)))  # last: the kept stderr is its tail, and the parent's can be long\\n"
     "print('\\\\n'.join(seen), file=sys.stderr)\\n"
 ) % os.getpid()
 result = run_program(program, timeout=20)

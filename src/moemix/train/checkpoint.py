@@ -106,6 +106,15 @@ def truncate_log(path: Path, last_step: int) -> None:
         path.unlink()
 
 
+def restart_log(path: Path, resumed_step: int | None) -> None:
+    """A log of the run's updates as it must stand at the start: gone for a fresh run, cut back to the
+    checkpoint's step for a resumed one (what followed it will be written again)."""
+    if resumed_step is None:
+        path.unlink(missing_ok=True)
+    else:
+        truncate_log(path, resumed_step)
+
+
 class CheckpointCallback(TrainerCallback):
     """Writes the mixture state beside every checkpoint and, if asked, each step's draws to a log.
 

@@ -109,6 +109,47 @@ def build_policy(config: Config, names: list[str], train_splits: list, tokenizer
         max_steps: The run's optimizer steps, for the ``sequential`` policy's windows.
     """
     m = config.mixing
+    texts = None
+    if m.policy == "embedding":
+        texts = [
+            [tokenizer.decode(ids.tolist(), skip_special_tokens=True) for ids in split.input_ids[: m.embedding_examples]]
+            for split in train_splits
+        ]
+    return mixing_policy(
+        m,
+        names,
+        sizes=[len(s) for s in train_splits],
+        token_sizes=[s.num_tokens for s in train_splits],
+        seed=config.seed,
+        max_steps=max_steps,
+        texts=texts,
+    )
+
+
+def mixing_policy(
+    m: MixingConfig,
+    names: list[str],
+    *,
+    sizes: list[int],
+    token_sizes: list[int],
+    seed: int,
+    max_steps: int,
+    texts: list[list[str]] | None = None,
+) -> MixingPolicy:
+    """The policy of a ``mixing`` section, given what it needs from the data: the run's and the integrations'.
+
+    Args:
+        m: The mixing settings.
+        names: The datasets' names, in sampler order.
+        sizes: Training examples (rows) of each dataset (``datasize`` by examples).
+        token_sizes: Training tokens of each dataset (``datasize`` by tokens).
+        seed: The sampler's seed (the ``random`` policy's too).
+        max_steps: The run's optimizer steps, for the ``sequential`` policy's windows (<= 0: unknown).
+        texts: Training texts of each dataset, for the ``embedding`` policy.
+
+    Raises:
+        ConfigError: For ``embedding`` without texts.
+    """
     name = m.policy
     if name in ("dynamic", "embedding") and len(names) == 2 and m.criterion == "mean":
         # D_1 = D_2 = d_12 / 2: the update only smooths towards uniform; say so instead of training on silently.
@@ -116,18 +157,16 @@ def build_policy(config: Config, names: list[str], train_splits: list, tokenizer
                        "can only move towards uniform (by mixing.c)", name)
     state = policy_knobs(m) | _from_files(m, names)
     if name == "datasize":
-        state["sizes"] = [s.num_tokens if m.datasize_by == "tokens" else len(s) for s in train_splits]
+        state["sizes"] = list(token_sizes if m.datasize_by == "tokens" else sizes)
     elif name == "random":
-        state["seed"] = config.seed
+        state["seed"] = seed
     elif name == "sequential":
         # windows that train: the stretch before the first update, then one per update before the last step.
         state["windows"] = -(-max_steps // m.interval) if max_steps > 0 else len(names)
     elif name == "embedding":
+        if texts is None:
+            raise ConfigError("mixing.policy: embedding needs the training texts of each dataset")
         from moemix.models.embeddings import dataset_embeddings
 
-        texts = [
-            [tokenizer.decode(ids.tolist(), skip_special_tokens=True) for ids in split.input_ids[: m.embedding_examples]]
-            for split in train_splits
-        ]
         state["vectors"] = dataset_embeddings(texts).tolist()
     return from_state({"name": name} | state)

@@ -28,7 +28,7 @@ from moemix.models import build_tokenizer, load_model
 from moemix.train.arguments import TRAINING_DEFAULTS, training_arguments
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
-from moemix.train.checkpoint import CheckpointCallback, fingerprint, resolve_resume, truncate_log
+from moemix.train.checkpoint import CheckpointCallback, fingerprint, resolve_resume, restart_log
 from moemix.train.folder import RunFolder
 from moemix.train.freeze import freeze_routers
 from moemix.train.launch import check_distributed, check_launch, join_deepspeed
@@ -37,7 +37,7 @@ from moemix.train.policies import build_policy
 from moemix.train.prepared import PreparedRun, RunResult
 from moemix.train.scalars import PendingScalars
 from moemix.train.state import MixtureState
-from moemix.train.trainer import MixtureTrainer
+from moemix.train.trainer import MixtureTrainer, ticket_count
 from moemix.train.window_loss import WindowLoss
 
 __all__ = ["RUN_CONFIG", "TRAINING_DEFAULTS", "PreparedRun", "RunResult", "prepare_run", "run_training", "training_arguments"]
@@ -160,10 +160,7 @@ def _setup_feed(config: Config, args: TrainingArguments, data: _Data, sampler: M
         rank=args.process_index,
         record=config.log_draws,
     )
-    # Tickets only pace the Trainer's loop (an "epoch" is one pass's worth of draws); the feed picks the data.
-    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    tickets = args.max_steps * per_step if args.max_steps > 0 else sum(len(s) for s in data.train)
-    return feed, tickets
+    return feed, ticket_count(args, sum(len(s) for s in data.train))
 
 
 @dataclass
@@ -254,12 +251,12 @@ def _start_logs(config: Config, args: TrainingArguments, out: Path, resume: Path
     if resume is None:
         if main:
             for path in (out / "mixture.jsonl", *out.glob("draws*.jsonl")):
-                path.unlink(missing_ok=True)
+                restart_log(path, None)
     else:
         if main:
-            truncate_log(out / "mixture.jsonl", resumed_step)
+            restart_log(out / "mixture.jsonl", resumed_step)
         if draw_log is not None:
-            truncate_log(draw_log, resumed_step)
+            restart_log(draw_log, resumed_step)
     if main:
         write_text_atomic(out / RUN_CONFIG, dump_config(config))
 

@@ -22,7 +22,7 @@ from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import changes, load_state
 from moemix.train.online import OnlineExpertCounts
-from moemix.train.trainer import MixtureTrainer
+from moemix.train.trainer import MixtureTraining
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class MixtureState:
     callback: MixingCallback
     tokens: TokenTotals | None = None
     online_counts: OnlineExpertCounts | None = None
-    trainer: MixtureTrainer | None = None
+    trainer: MixtureTraining | None = None
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs to continue the mixture exactly: policy, sampler position, history, ..."""
@@ -79,11 +79,26 @@ class MixtureState:
         Raises:
             MoemixError: If the mixture changed and ``allow_change`` is false.
         """
-        state = load_state(checkpoint)
+        return self.load_state_dict(load_state(checkpoint), allow_change, source=str(checkpoint))
+
+    def load_state_dict(self, state: dict[str, Any], allow_change: bool = False, source: str = "mixture state") -> dict[str, Any]:
+        """Continue from what :meth:`state_dict` returned (``step`` added, as a checkpoint holds it).
+
+        Args:
+            state: The saved state.
+            allow_change: Resume even if the mixture (datasets, seed, mixing config) changed since.
+            source: Where the state comes from, for messages.
+
+        Returns:
+            ``state``.
+
+        Raises:
+            MoemixError: If the mixture changed and ``allow_change`` is false.
+        """
         changed = changes(state["fingerprint"], self.fingerprint)
         if changed and not allow_change:
             raise MoemixError(
-                f"{checkpoint}: the mixture changed since this checkpoint ({'; '.join(changed)}); "
+                f"{source}: the mixture changed since this checkpoint ({'; '.join(changed)}); "
                 "pass --allow_mixture_change to resume anyway"
             )
         same_names = state["names"] == self.names
@@ -100,7 +115,7 @@ class MixtureState:
         if self.trainer is not None and state.get("train_loss_sum") is not None:
             self.trainer.carry_train_loss(state["train_loss_sum"], state["step"])
         if changed:  # the policy and its window start afresh under the changed mixture
-            logger.warning("resuming %s with a changed mixture: %s", checkpoint, "; ".join(changed))
+            logger.warning("resuming %s with a changed mixture: %s", source, "; ".join(changed))
             return state
         self.callback.policy = from_state(state["policy"])
         if state.get("window_loads") is not None:

@@ -15,35 +15,50 @@ from moemix.train.scalars import PendingScalars
 from moemix.train.window_loss import WindowLoss
 
 
-class MixtureTrainer(Trainer):
-    """A ``Trainer`` whose training batches come from a :class:`MixtureFeed`.
+def ticket_count(args, total_examples: int) -> int:
+    """How many tickets pace the Trainer's loop: ``max_steps`` optimizer steps' worth, or one pass of the data.
+
+    Tickets only pace the loop (an "epoch" is one pass's worth of draws); the feed picks the data.
+
+    Args:
+        args: The run's ``TrainingArguments``.
+        total_examples: Rows of all the training datasets together.
+    """
+    per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    return args.max_steps * per_step if args.max_steps > 0 else int(total_examples)
+
+
+class MixtureTraining:
+    """What a ``transformers.Trainer`` subclass needs to train on a :class:`MixtureFeed`; mix it in before the
+    Trainer class (``class T(MixtureTraining, SomeTrainer)``) and call :meth:`attach_mixture` after its
+    ``__init__``.
 
     The DataLoader yields tickets (see :mod:`moemix.data.feed`); ``get_batch_samples``, which the Trainer calls
     once at the start of every optimizer step, swaps them for this rank's real micro-batches, drawn with the
-    weights in effect for that step. Batches carry ``dataset_ids`` (one per example); they are taken out before
-    the model's forward and used to count the tokens each dataset contributed (kept on the device: no host
-    synchronisation per step).
-
-    Args:
-        feed: The mixture feed that turns each optimizer step into this rank's micro-batches.
-        num_datasets: Number of datasets of the mixture.
-        online_counts: Counts the routing of the training forwards (``mixing.source: online``); None: not counted.
-        window_loss: Sums the training loss per dataset (policies that read it); None: not summed.
-        scalars: Where the mixing callback leaves its update's scalars; they go out with the next log.
-        *args, **kwargs: What ``transformers.Trainer`` takes.
+    weights in effect for that step. Batches carry ``dataset_ids`` (one per example) and ``token_dataset_ids``
+    (one per token); they are taken out before the model's forward and used to count the tokens each dataset
+    contributed (kept on the device: no host synchronisation per step), the routing of the forward and the
+    per-dataset training loss.
     """
 
-    def __init__(
+    def attach_mixture(
         self,
-        *args,
         feed: MixtureFeed,
         num_datasets: int,
         online_counts: OnlineExpertCounts | None = None,
         window_loss: WindowLoss | None = None,
         scalars: PendingScalars | None = None,
-        **kwargs,
-    ):
-        super().__init__(*args, **kwargs)
+    ) -> None:
+        """Give the trainer its feed and the signals its training steps fill.
+
+        Args:
+            feed: The mixture feed that turns each optimizer step into this rank's micro-batches.
+            num_datasets: Number of datasets of the mixture.
+            online_counts: Counts the routing of the training forwards (``mixing.source: online``); None: not
+                counted.
+            window_loss: Sums the training loss per dataset (policies that read it); None: not summed.
+            scalars: Where the mixing callback leaves its update's scalars; they go out with the next log.
+        """
         self.feed = feed
         self.tokens_seen = torch.zeros(num_datasets, dtype=torch.long, device=self.args.device)
         self.online_counts = online_counts
@@ -74,7 +89,8 @@ class MixtureTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         # transformers saves MoE experts in their original per-expert layout (save_original_format) but
         # Trainer's resume loads the file into the model's fused layout as is: the experts silently keep
-        # their initial values. Load through from_pretrained, which converts the layout, then copy strictly.
+        # their initial values (seen with transformers 5.6 and 5.24). Load through from_pretrained, which
+        # converts the layout, then copy strictly.
         target = self.accelerator.unwrap_model(model if model is not None else self.model)
         folder = Path(resume_from_checkpoint)
         plain = isinstance(target, PreTrainedModel) and not (self.is_deepspeed_enabled or self.is_fsdp_enabled)
@@ -85,9 +101,6 @@ class MixtureTrainer(Trainer):
         loaded = type(target).from_pretrained(folder, config=target.config, dtype=dtype, device_map="cpu")
         target.load_state_dict(loaded.state_dict(), strict=True)
         del loaded
-
-    def _get_train_sampler(self, train_dataset=None):
-        return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         tickets = []
@@ -104,7 +117,7 @@ class MixtureTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         dataset_ids = inputs.pop("dataset_ids", None)
         token_dataset_ids = inputs.pop("token_dataset_ids", None)
-        if token_dataset_ids is not None and model.training:  # packed rows: every token names its dataset
+        if token_dataset_ids is not None and model.training:  # every token names its dataset (-1: padding)
             real = token_dataset_ids[token_dataset_ids >= 0].to(self.tokens_seen.device)
             self.tokens_seen.index_add_(0, real, torch.ones_like(real))
         elif dataset_ids is not None and model.training:
@@ -118,18 +131,53 @@ class MixtureTrainer(Trainer):
             if self.online_counts is not None and model.training
             else contextlib.nullcontext()
         )
-        with counting:
-            result = super().compute_loss(
-                model, inputs, return_outputs=return_outputs or track_loss, num_items_in_batch=num_items_in_batch
-            )
-        if not track_loss:
-            return result
-        loss, outputs = result
-        self.window_loss.add(outputs.logits.detach(), inputs["labels"], loss_ids)
-        return (loss, outputs) if return_outputs else loss
+        # The per-dataset loss is read from the forward's own outputs, caught on their way out of the model: a
+        # Trainer asked for its outputs may run another forward for them (TRL's fused LM head does).
+        caught: list = []
+        hook = model.register_forward_hook(lambda module, args, output: caught.append(output)) if track_loss else None
+        try:
+            with counting:
+                result = super().compute_loss(
+                    model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+                )
+        finally:
+            if hook is not None:
+                hook.remove()
+        if track_loss and caught:
+            self.window_loss.add_outputs(caught[0], inputs["labels"], loss_ids)
+        return result
 
     def log(self, logs, *args, **kwargs):
         # Mixture scalars of the last update ride along with the Trainer's own logs (TensorBoard, W&B, ...).
         if self.mixture_scalars:
             logs = {**logs, **self.mixture_scalars.take()}
         return super().log(logs, *args, **kwargs)
+
+
+class MixtureTrainer(MixtureTraining, Trainer):
+    """A ``Trainer`` whose training batches come from a :class:`MixtureFeed` (see :class:`MixtureTraining`).
+
+    Args:
+        feed: The mixture feed that turns each optimizer step into this rank's micro-batches.
+        num_datasets: Number of datasets of the mixture.
+        online_counts: Counts the routing of the training forwards (``mixing.source: online``); None: not counted.
+        window_loss: Sums the training loss per dataset (policies that read it); None: not summed.
+        scalars: Where the mixing callback leaves its update's scalars; they go out with the next log.
+        *args, **kwargs: What ``transformers.Trainer`` takes.
+    """
+
+    def __init__(
+        self,
+        *args,
+        feed: MixtureFeed,
+        num_datasets: int,
+        online_counts: OnlineExpertCounts | None = None,
+        window_loss: WindowLoss | None = None,
+        scalars: PendingScalars | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.attach_mixture(feed, num_datasets, online_counts, window_loss, scalars)
+
+    def _get_train_sampler(self, train_dataset=None):
+        return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)

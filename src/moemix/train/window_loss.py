@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from moemix.errors import MoemixError
 from moemix.train.evaluate import token_losses
 from moemix.train.distributed import all_reduce_sum
 
@@ -24,8 +25,31 @@ class WindowLoss:
     def add(self, logits: torch.Tensor, labels: torch.Tensor, dataset_ids: torch.Tensor) -> None:
         """Add a batch: ``dataset_ids`` ``[B]`` (one per row) or ``[B, S]`` (one per token, packed rows)."""
         losses, valid = token_losses(logits, labels)
+        self.add_token_losses(losses, valid, dataset_ids)
+
+    @torch.no_grad()
+    def add_outputs(self, outputs, labels: torch.Tensor, dataset_ids: torch.Tensor) -> None:
+        """Add a batch from a model's outputs: their ``logits``, or the per-token ``log_probs`` and
+        ``label_mask`` of a fused LM head that builds no logits (TRL's ``fused_lm_head``).
+
+        Raises:
+            MoemixError: If the outputs carry neither.
+        """
+        logits = getattr(outputs, "logits", None)
+        if logits is not None:
+            self.add(logits.detach(), labels, dataset_ids)
+            return
+        log_probs, mask = getattr(outputs, "log_probs", None), getattr(outputs, "label_mask", None)
+        if log_probs is None or mask is None:
+            raise MoemixError("a policy that reads the training loss needs the model's logits or per-token log_probs")
+        self.add_token_losses(-log_probs.detach().float(), mask.bool(), dataset_ids)
+
+    @torch.no_grad()
+    def add_token_losses(self, losses: torch.Tensor, valid: torch.Tensor, dataset_ids: torch.Tensor) -> None:
+        """Add next-token losses ``[B, S-1]`` (zero where ``valid`` is False) by dataset: ``dataset_ids`` ``[B]``
+        (one per row) or ``[B, S]`` (one per token, packed rows)."""
         if dataset_ids.dim() == 2:  # the dataset of each predicted token (labels are shifted by one)
-            ids = dataset_ids[:, 1:][valid].to(self.sums.device)
+            ids = dataset_ids[:, 1:].to(valid.device)[valid].to(self.sums.device)
             self.sums.index_add_(0, ids, losses[valid].double().to(self.sums.device))
             self.counts.index_add_(0, ids, torch.ones_like(ids))
             return

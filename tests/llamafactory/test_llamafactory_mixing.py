@@ -135,7 +135,7 @@ def test_two_processes_train_as_one_with_the_same_global_batch(workspace, tmp_pa
         ({"moemix": {"etaa": 1.0}}, "moemix.etaa: unknown key"),
         ({"moemix": {"source": "probe"}}, "moemix.source: only online"),
         ({"moemix": {"policy": "odm"}}, "moemix.policy: 'odm' is not available"),
-        ({"moemix": {"weights": {"words": 1.0}}}, "moemix.weights: must name exactly"),
+        ({"moemix": {"weights": {"words": 1.0}}}, "moemix.weights: no weight for dataset(s): numbers, symbols"),
         ({"mix_strategy": "interleave_under"}, "mix_strategy: 'interleave_under' pre-mixes"),
         ({"dataset": "words"}, "dataset: moemix mixes two or more datasets"),
         ({"stage": "dpo"}, "stage: moemix mixes the datasets of an sft run"),

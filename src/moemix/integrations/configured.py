@@ -13,13 +13,16 @@ DEFAULT_MAX_LENGTH = 1024
 """Tokens kept per example when the training arguments name no ``max_length`` (the config's default)."""
 
 
-def tokenised_datasets(values: Mapping[str, Any], tokenizer, args) -> tuple[dict[str, Any], dict[str, Any]]:
+def tokenised_datasets(
+    values: Mapping[str, Any], tokenizer, args, max_length: int | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Turn the :class:`~moemix.config.DatasetConfig` values into tokenised ``datasets.Dataset``s.
 
     Args:
         values: Datasets by name; ``DatasetConfig`` values are read, others kept as they are.
         tokenizer: A fast tokenizer with a chat template (the trainer's ``processing_class``).
         args: The training arguments: ``max_length`` (SFTConfig) and ``data_seed`` or ``seed``.
+        max_length: Tokens kept per example; default ``args.max_length``, else :data:`DEFAULT_MAX_LENGTH`.
 
     Returns:
         ``(train, dev)``: the training datasets by name (``input_ids``, ``labels``: assistant tokens only) and
@@ -33,7 +36,7 @@ def tokenised_datasets(values: Mapping[str, Any], tokenizer, args) -> tuple[dict
 
     if tokenizer is None:
         raise ConfigError("processing_class: moemix dataset configs are tokenised with the trainer's tokenizer; give one")
-    max_length = getattr(args, "max_length", None) or DEFAULT_MAX_LENGTH
+    max_length = max_length or getattr(args, "max_length", None) or DEFAULT_MAX_LENGTH
     seed = getattr(args, "data_seed", None) or getattr(args, "seed", 42)
     train, dev = {}, {}
     for name, value in values.items():

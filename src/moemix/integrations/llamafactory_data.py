@@ -4,8 +4,8 @@ LLaMA-Factory loads the datasets named in ``dataset:``, aligns them, merges them
 tokenises the merged dataset, dropping invalid examples and (with ``packing``) packing several examples into one
 row. Row positions therefore say nothing about where an example came from. moemix tags every aligned example with
 the index of its dataset (column ``_moemix_dataset``), tokenises each dataset's examples apart (so that a packed
-row never mixes datasets) and gives every tokenised row a ``moemix_dataset`` column. The training feed then draws
-rows by dataset and the collator turns the column into the ``dataset_ids`` the routing counts need.
+row never mixes datasets) and gives every tokenised row the ``moemix_dataset`` column that
+:mod:`moemix.integrations` draws rows by and turns into the ``dataset_ids`` the routing counts need.
 
 Nothing here imports LLaMA-Factory: :mod:`moemix.integrations.llamafactory` installs these functions into it.
 """
@@ -15,15 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-import torch
-
 from moemix.errors import DataError
+from moemix.integrations.rows import COLUMN
 
 TAG = "_moemix_dataset"
 """Column of the aligned (not yet tokenised) examples: the index of the example's training dataset, -1 if none."""
-COLUMN = "moemix_dataset"
-"""Column of the tokenised rows: the index of the row's training dataset (-1 for an evaluation-only dataset)."""
 
 
 def tag_datasets(datasets: dict[str, Any], train_names: Sequence[str]) -> dict[str, Any]:
@@ -57,7 +53,7 @@ def preprocess_by_dataset(preprocess: Callable[[dict[str, list]], dict[str, list
         if TAG not in examples:
             return preprocess(examples)
         tags = list(examples[TAG])
-        columns = {key: examples[key] for key in examples.keys() if key != TAG}
+        columns = {key: examples[key] for key in examples if key != TAG}
         out: dict[str, list] = {}
         for d in dict.fromkeys(tags):
             rows = [i for i, t in enumerate(tags) if t == d]
@@ -69,62 +65,3 @@ def preprocess_by_dataset(preprocess: Callable[[dict[str, list]], dict[str, list
         return out
 
     return by_dataset
-
-
-def rows_by_dataset(train_dataset, num_datasets: int) -> list[np.ndarray]:
-    """Indices of the tokenised training rows of each dataset, in row order.
-
-    Raises:
-        DataError: If the rows carry no dataset column (e.g. read from a ``tokenized_path`` saved without moemix)
-            or a training dataset has no row left after tokenisation.
-    """
-    if COLUMN not in getattr(train_dataset, "column_names", []):
-        raise DataError(
-            f"the training rows carry no {COLUMN!r} column: tokenise them through moemix's launcher "
-            "(a tokenized_path saved by plain LLaMA-Factory has none)"
-        )
-    tags = np.asarray(train_dataset[COLUMN], dtype=np.int64)
-    rows = [np.flatnonzero(tags == d) for d in range(num_datasets)]
-    empty = [d for d, r in enumerate(rows) if len(r) == 0]
-    if empty:
-        raise DataError(f"training dataset(s) {empty} have no example left after LLaMA-Factory's preprocessing")
-    return rows
-
-
-class RowsByDataset(torch.utils.data.Dataset):
-    """The training rows reordered by dataset: index ``offsets[d] + i`` is row ``rows[d][i]`` (as MixtureDataset)."""
-
-    def __init__(self, dataset, rows: Sequence[np.ndarray]):
-        self.dataset = dataset
-        self.order = np.concatenate(list(rows)).astype(np.int64)
-        self.sizes = [len(r) for r in rows]
-        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return self.dataset[int(self.order[index])]
-
-
-class WithDatasetIds:
-    """Collate with LLaMA-Factory's collator and add ``dataset_ids`` (one per row) from the dataset column."""
-
-    def __init__(self, collator):
-        self.collator = collator
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        ids = [int(f.get(COLUMN, -1)) for f in features]
-        batch = self.collator([{k: v for k, v in f.items() if k != COLUMN} for f in features])
-        batch["dataset_ids"] = torch.tensor(ids, dtype=torch.long)
-        return batch
-
-
-class WithoutDatasetIds:
-    """Collate with LLaMA-Factory's collator, leaving the dataset column out (evaluation and prediction)."""
-
-    def __init__(self, collator):
-        self.collator = collator
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        return self.collator([{k: v for k, v in f.items() if k != COLUMN} for f in features])

@@ -22,7 +22,12 @@ from moemix.data.feed import MixtureFeed
 from moemix.data.sampler import MixtureSampler
 from moemix.errors import ConfigError
 from moemix.files import write_json_atomic
-from moemix.integrations.rows import RowsByDataset, WithDatasetIds, probe_batches, rows_by_dataset
+from moemix.integrations.rows import (
+    RowsByDataset,
+    WithDatasetIds,
+    probe_batches,
+    rows_by_dataset,
+)
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import CheckpointCallback, resolve_resume, restart_log

@@ -11,7 +11,13 @@ from moemix.config import DatasetConfig, MixingConfig
 from moemix.data.feed import TicketDataset, collate_tickets
 from moemix.errors import ConfigError
 from moemix.integrations.mixture import TrainerMixture
-from moemix.integrations.rows import WithoutDatasetIds, is_tagged, retag, split_by_dataset, tag_datasets
+from moemix.integrations.rows import (
+    WithoutDatasetIds,
+    is_tagged,
+    retag,
+    split_by_dataset,
+    tag_datasets,
+)
 from moemix.integrations.settings import mixing_settings
 from moemix.train.trainer import MixtureTraining
 
@@ -87,6 +93,7 @@ def mixing_trainer(
     mixing: MixingConfig | Mapping[str, Any] | None = None,
     *,
     probe: Mapping[str, Any] | None = None,
+    max_length: int | None = None,
     **trainer_kwargs: Any,
 ):
     """Build ``base(**trainer_kwargs)`` training on moemix's dynamic mixture of ``datasets``.
@@ -105,6 +112,7 @@ def mixing_trainer(
             ``processing_class``'s chat template; their dev splits are the probe rows).
         mixing: The mixing settings: the keys of the YAML ``mixing:`` section (``source`` defaults to online).
         probe: Tokenised probe rows by dataset name, for ``source: probe`` and policies that read the dev loss.
+        max_length: Tokens kept per example of the dataset configs (default: ``args.max_length``, else 1024).
         **trainer_kwargs: What ``base`` takes (``model``, ``args``, ``processing_class``, ``data_collator``,
             ``eval_dataset``, ``callbacks``, ...), except ``train_dataset``.
 
@@ -123,7 +131,9 @@ def mixing_trainer(
     if any(isinstance(value, DatasetConfig) for value in values.values()):
         from moemix.integrations.configured import tokenised_datasets
 
-        values, dev = tokenised_datasets(values, trainer_kwargs.get("processing_class"), trainer_kwargs.get("args"))
+        values, dev = tokenised_datasets(
+            values, trainer_kwargs.get("processing_class"), trainer_kwargs.get("args"), max_length
+        )
         probe = dev if probe is None else probe
         if trainer_kwargs.get("data_collator") is None:  # moemix's rows: pad input ids and labels alike
             from moemix.data.mixture import MixtureCollator

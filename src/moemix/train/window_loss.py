@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from moemix.errors import MoemixError
-from moemix.train.evaluate import token_losses
 from moemix.train.distributed import all_reduce_sum
+from moemix.train.evaluate import token_losses
 
 
 class WindowLoss:

@@ -129,8 +129,7 @@ class MixtureLoop:
         self.state = MixtureState(self.names, fingerprint, self.sampler, self.callback, online_counts=self.online)
         self.interval = settings.interval
         self.step = 0
-        if self.log_path is not None and self.rank == 0:
-            restart_log(self.log_path, None)
+        self._log_started = False  # a fresh loop starts the log at its first step; a restored one cuts it back
 
     def next_step(self, micro_batches: int = 1) -> list[dict[str, torch.Tensor]]:
         """This process's micro-batches of the next optimizer step, drawn now with the weights in effect.
@@ -157,6 +156,7 @@ class MixtureLoop:
         Returns:
             The update's record (as ``mixture.jsonl`` holds it), or None between updates.
         """
+        self._start_log(None)
         self.step += 1
         if self.step % self.interval:
             return None
@@ -180,5 +180,10 @@ class MixtureLoop:
         """
         self.state.load_state_dict(state)
         self.step = int(state["step"])
-        if self.log_path is not None and self.rank == 0:
-            restart_log(self.log_path, self.step)
+        self._log_started = False
+        self._start_log(self.step)
+
+    def _start_log(self, resumed_step: int | None) -> None:
+        if not self._log_started and self.log_path is not None and self.rank == 0:
+            restart_log(self.log_path, resumed_step)
+        self._log_started = True

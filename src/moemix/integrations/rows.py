@@ -203,6 +203,7 @@ def probe_batches(
             row = data[i]
             if "input_ids" not in row:
                 raise DataError(f"probe rows of {name!r}: not tokenised (no input_ids)")
-            features.append({"input_ids": row["input_ids"], "labels": row.get("labels") or row["input_ids"]})
+            labels = row.get("labels")
+            features.append({"input_ids": row["input_ids"], "labels": row["input_ids"] if labels is None else labels})
         out.append([collator(features[s : s + batch_size]) for s in range(0, n, batch_size)])
     return out

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +26,16 @@ from moemix.routing.locate import LayerSpec, RoutersNotFoundError, select_moe_la
 from moemix.routing.logits import logits_choices, supports_router_logits
 
 DEFAULT_MAX_TOKENS = 16384
-"""Padded tokens (rows x length) per merged probe forward unless told otherwise."""
+"""Padded tokens (rows x length) per merged probe forward on an accelerator, unless told otherwise."""
+
+MERGING = {"cpu": (2048, 128)}
+"""``(max_tokens, forward_cost)`` of merged probe forwards by device type; others: ``(DEFAULT_MAX_TOKENS, 8192)``.
+
+On a CPU a token costs much and a forward's Python overhead little, and activations that outgrow the caches make
+the elementwise work memory-bound (a 16,384-token forward of the routing benchmark's model took 20 % longer than
+2,048-token ones): short runs of similar lengths win. On an accelerator a forward of a few rows is launch-bound,
+so merging wins up to the token budget.
+"""
 
 
 class RoutingRead(Exception):
@@ -55,20 +65,26 @@ frozen layers' output instead of computing them.
 """
 
 
-def merge_rows(batches: Sequence[GroupedRows], max_tokens: int = DEFAULT_MAX_TOKENS, pad_id: int = 0) -> list[GroupedRows]:
-    """Merge the rows of several batches into as few right-padded batches as ``max_tokens`` allows.
+def merge_rows(
+    batches: Sequence[GroupedRows], max_tokens: int = DEFAULT_MAX_TOKENS, pad_id: int = 0, forward_cost: int = 0
+) -> list[GroupedRows]:
+    """Merge the rows of several batches into right-padded batches that waste the least work.
 
-    Rows are sorted by length (longest first, ties in their given order) so that a merged batch pads little; the
-    order of rows does not change per-group counts. The result depends only on the inputs, so the same probe
-    batches give the same merged batches at every update (which a frozen-prefix cache relies on).
+    Rows are sorted by length (longest first, ties in their given order) and cut into consecutive runs that
+    minimise the padded tokens (rows x longest row, summed) plus ``forward_cost`` per forward, each run at most
+    ``max_tokens`` padded tokens; the order of rows does not change per-group counts. The result depends only on
+    the inputs, so the same probe batches give the same merged batches at every update (which a frozen-prefix
+    cache relies on).
 
     Args:
         batches: Right-padded batches with their token groups.
         max_tokens: Most rows x padded length per merged batch (a longer row gets a batch of its own).
         pad_id: Token id written into padding positions (never attended to, never counted).
+        forward_cost: What one more forward costs, in padded tokens (its fixed overhead: Python, kernel
+            launches); 0 cuts wherever a shorter row starts, a large value merges up to ``max_tokens``.
 
     Returns:
-        The merged batches, trimmed to their longest row.
+        The merged batches, each trimmed to its longest row.
     """
     rows = []
     for batch in batches:
@@ -79,11 +95,9 @@ def merge_rows(batches: Sequence[GroupedRows], max_tokens: int = DEFAULT_MAX_TOK
     # Stable sort: equal lengths keep the order they were given in, so the plan is deterministic.
     rows.sort(key=lambda item: -item[0])
     merged: list[GroupedRows] = []
-    start = 0
-    while start < len(rows):
-        longest = rows[start][0]
-        stop = start + max(1, min(len(rows) - start, max_tokens // longest))
+    for start, stop in _cuts(np.array([length for length, _, _ in rows], dtype=np.int64), max_tokens, forward_cost):
         chunk = rows[start:stop]
+        longest = chunk[0][0]
         input_ids = torch.full((len(chunk), longest), pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(chunk), longest), dtype=torch.long)
         groups = torch.full((len(chunk), longest), -1, dtype=torch.long)
@@ -92,8 +106,27 @@ def merge_rows(batches: Sequence[GroupedRows], max_tokens: int = DEFAULT_MAX_TOK
             attention_mask[i, :length] = batch.attention_mask[r, :length]
             groups[i, :length] = batch.groups[r, :length]
         merged.append(GroupedRows(input_ids, attention_mask, groups))
-        start = stop
     return merged
+
+
+def _cuts(lengths: np.ndarray, max_tokens: int, forward_cost: int) -> list[tuple[int, int]]:
+    # Lengths sorted longest first: a run [i, j) costs (j - i) * lengths[i] + forward_cost. Dynamic programming
+    # over where the last run starts; one vector operation per row keeps it fast for thousands of rows.
+    n = len(lengths)
+    best = np.zeros(n + 1)
+    start_of = np.zeros(n + 1, dtype=np.int64)
+    for j in range(1, n + 1):
+        i = np.arange(j)
+        cost = best[:j] + (j - i) * lengths[:j] + forward_cost
+        allowed = ((j - i) * lengths[:j] <= max_tokens) | (i == j - 1)
+        cost[~allowed] = np.inf
+        k = int(np.argmin(cost))
+        best[j], start_of[j] = cost[k], k
+    cuts, j = [], n
+    while j > 0:
+        cuts.append((int(start_of[j]), j))
+        j = int(start_of[j])
+    return cuts[::-1]
 
 
 def check_right_padded(attention_mask: torch.Tensor) -> None:
@@ -115,7 +148,7 @@ def grouped_counts(
     num_groups: int,
     layers: LayerSpec = "last",
     router_module: str | None = None,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    max_tokens: int | None = None,
     forward: Forward | None = None,
 ) -> torch.Tensor:
     """Expert counts per group of tokens over probe batches, in as few and as short forwards as possible.
@@ -131,7 +164,7 @@ def grouped_counts(
         num_groups: Number of groups (rows of the result).
         layers: MoE layers to read, as in :func:`moemix.routing.expert_counts`; counts are concatenated in order.
         router_module: Router path pattern for models whose routers are not found by structure.
-        max_tokens: Most rows x padded length per merged forward.
+        max_tokens: Most rows x padded length per merged forward; None: by device type (:data:`MERGING`).
         forward: How to run each forward (see :data:`Forward`); None runs the model.
 
     Returns:
@@ -144,7 +177,8 @@ def grouped_counts(
     pad_id = getattr(getattr(model, "config", None), "pad_token_id", None) or 0
     for batch in batches:
         check_right_padded(batch.attention_mask)
-    merged = merge_rows(batches, max_tokens, pad_id if isinstance(pad_id, int) else 0)
+    budget, cost = MERGING.get(device.type, (DEFAULT_MAX_TOKENS, 8192))
+    merged = merge_rows(batches, max_tokens or budget, pad_id if isinstance(pad_id, int) else 0, cost)
     run = forward or (lambda model, input_ids, attention_mask, call: call())
     try:
         moe_layers = select_moe_layers(model, layers, router_module)

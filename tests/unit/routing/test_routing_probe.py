@@ -99,19 +99,21 @@ def test_rows_of_several_datasets_merge_into_few_forwards_with_the_same_counts()
     hook = model.model.embed_tokens.register_forward_hook(lambda module, args, output: forwards.append(args[0].shape))
 
     merged = grouped_counts(model, rows, 4)
+    together = len(forwards)
     one_each = grouped_counts(model, rows, 4, max_tokens=1)
     hook.remove()
 
     assert torch.equal(merged, one_each)
     assert np.array_equal(merged.numpy(), one_forward_per_batch(model, probe))
-    assert len(forwards) == 1 + 36  # everything in one forward; then one forward per row
-    assert forwards[0] == (36, 20)
+    assert together < len(rows)  # fewer forwards than the 12 batches
+    assert len(forwards) - together == 36  # with a budget of 1 token: one forward per row
 
 
-def test_merge_rows_sorts_by_length_keeps_every_token_and_respects_the_budget():
+@pytest.mark.parametrize("forward_cost", [0, 50, 10**6])
+def test_merge_rows_sorts_by_length_keeps_every_token_and_respects_the_budget(forward_cost):
     batches = [rows_of(batch, group) for group, batch in enumerate(dev_batches(7, count=4))]
 
-    merged = merge_rows(batches, max_tokens=60)
+    merged = merge_rows(batches, max_tokens=60, forward_cost=forward_cost)
 
     assert all(rows.input_ids.numel() <= 60 or rows.input_ids.shape[0] == 1 for rows in merged)
     lengths = [int(n) for rows in merged for n in rows.attention_mask.sum(dim=1)]
@@ -120,7 +122,12 @@ def test_merge_rows_sorts_by_length_keeps_every_token_and_respects_the_budget():
         tokens = sorted(int(t) for b in [batches[group]] for t in b.input_ids[b.attention_mask.bool()])
         merged_tokens = sorted(int(t) for rows in merged for t in rows.input_ids[rows.groups == group])
         assert tokens == merged_tokens
-    assert merge_rows(batches, max_tokens=60)[0].input_ids.equal(merged[0].input_ids)  # deterministic
+    again = merge_rows(batches, max_tokens=60, forward_cost=forward_cost)
+    assert all(a.input_ids.equal(b.input_ids) for a, b in zip(again, merged))  # deterministic
+    if forward_cost == 0:  # no cost per forward: no padding at all
+        assert all(bool(rows.attention_mask.all()) for rows in merged)
+    if forward_cost == 10**6:  # forwards cost most: as few as the budget allows
+        assert len(merged) == len(merge_rows(batches, max_tokens=60, forward_cost=10**9))
 
 
 def test_left_padded_rows_are_refused():

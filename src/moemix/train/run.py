@@ -21,7 +21,6 @@ from moemix.data.packing import PackingCollator
 from moemix.data.sampler import MixtureSampler
 from moemix.errors import ConfigError, MoemixError
 from moemix.mixing import from_state
-from moemix.report import plot_run
 from moemix.models import build_tokenizer, load_model
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
@@ -114,6 +113,8 @@ class PreparedRun:
             write_json_atomic(out / "mixture_state.json", self.mixture_state())
             write_json_atomic(out / "metrics.json", metrics)
             if self.callback.history:
+                from moemix.report import plot_run  # matplotlib: imported when plotting, not at every start
+
                 plot_run(out)
         initial = {n: float(w) for n, w in zip(names, self.initial_weights)}
         return RunResult(out, metrics, names, initial, len(self.callback.history))

@@ -7,6 +7,7 @@ tokenised splits are read back). Reported: seconds to "prepared" (config, tokeni
 and to the end of step 1 (which includes the initial dev-loss pass), median of ``--repeats`` starts each.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/first_step.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/first_step.py --quick
 """
 
 from __future__ import annotations
@@ -61,12 +62,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/real_mix.yaml")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="one cold and one warm start")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--stamp", default=None, help=argparse.SUPPRESS)
     args, overrides = parser.parse_known_args()
     if args.child:
         _child(args.child, args.stamp, overrides)
         return
+    if args.quick:
+        args.repeats = 1
 
     import statistics
 

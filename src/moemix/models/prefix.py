@@ -13,7 +13,9 @@ Safety, since a replay that is wrong would be silently wrong:
   checkpoint loaded into it, which bumps its version counter) empties the cache;
 - the first replay is checked against the plain forward of the same batch; a mismatch turns the cache off for
   good, with a warning, and the plain forward is used;
-- batches are keyed by their content, and memory is bounded (``max_bytes``; batches past it run whole).
+- batches are keyed by their content, and memory is bounded (``max_bytes``; batches past it run whole);
+- sharded models (DeepSpeed ZeRO-3, FSDP) are left alone: their hooks gather each layer's weights as it runs,
+  and layers that do not run would upset that order.
 
 Replays are meant for forwards that need no gradient (probes, dev loss), under ``torch.inference_mode``.
 """
@@ -29,6 +31,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from moemix.routing.probe import can_stop_early
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class FrozenPrefix:
     Attributes:
         start: Index of the first decoder layer that trains (the layers below it are replayed); None when the
             model has no frozen prefix to replay (everything trains, or a trainable parameter lies outside the
-            decoder layers, or the decoder layers cannot be found).
+            decoder layers, or the decoder layers cannot be found, or the weights are sharded).
         disabled: Why replay was turned off after a failed check, or None.
     """
 
@@ -60,7 +64,8 @@ class FrozenPrefix:
         self.max_bytes = max_bytes
         self._model = weakref.ref(model)
         self._layers = _decoder_layers(model)
-        self.start = _first_trained(model, self._layers)
+        # Sharded weights are gathered by hooks as each layer runs; skipping layers would upset that order.
+        self.start = _first_trained(model, self._layers) if can_stop_early(model) else None
         self.disabled: str | None = None
         self._entries: dict[tuple, _Entry] = {}
         self._bytes = 0

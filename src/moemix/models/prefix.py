@@ -1,19 +1,24 @@
 """Hidden states of fixed batches at the first trained layer, computed once and replayed at every evaluation.
 
 With ``model.trainable_layers`` set, every decoder layer below the trained ones is frozen, and the probe and
-dev-loss batches are the same at every mixture update: what those layers make of the batches never changes. The
-first forward of a batch records the output of the last frozen layer; later forwards of the same batch still run
-the model's own top (embeddings, rotary position embeddings, its attention-mask creation) but the frozen layers
-return the recorded output instead of computing it, so only the trained layers (and what follows them) run.
+dev-loss batches are the same at every mixture update: what those layers make of them never changes. The first
+forward of a batch records the output of the last frozen layer, row by row (real tokens only); a later forward of
+a batch whose rows are all recorded, in that batch or in others, still runs the model's own top (embeddings,
+rotary position embeddings, its attention-mask creation) but the frozen layers return the recorded rows instead
+of computing them (zeros at padding positions, which no real token reads under right padding and causal
+attention), so only the trained layers (and what follows them) run.
 
 Safety, since a replay that is wrong would be silently wrong:
 
 - only a model whose every trainable parameter lies in the trained decoder layers has a frozen prefix;
 - a parameter outside the trained layers that changes (its tensor is replaced, or written in place, e.g. a
   checkpoint loaded into it, which bumps its version counter) empties the cache;
-- the first replay is checked against the plain forward of the same batch; a mismatch turns the cache off for
-  good, with a warning, and the plain forward is used;
-- batches are keyed by their content, and memory is bounded (``max_bytes``; batches past it run whole);
+- the first recording of each kind of reading (probe counts, dev losses) is checked against a replay of the same
+  batch; a mismatch turns the cache off for good, with a warning, and the plain forward is used (this catches
+  models whose real tokens read padding positions, e.g. tiny sparse-indexer attention configs);
+- rows are keyed by their tokens (a row recorded in one batch is replayed in any other, e.g. a probe row first seen
+  in the dev-loss batches), and memory is bounded (``max_bytes``; rows past it are not kept, and a batch with a
+  row not kept runs whole);
 - sharded models (DeepSpeed ZeRO-3, FSDP) are left alone: their hooks gather each layer's weights as it runs,
   and layers that do not run would upset that order.
 
@@ -41,8 +46,8 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 
 
 @dataclass
-class _Entry:
-    output: Any
+class _Row:
+    parts: list[torch.Tensor]  # one [length, ...] slice per [batch, seq, ...] tensor of the layer's output
     nbytes: int
 
 
@@ -67,9 +72,10 @@ class FrozenPrefix:
         # Sharded weights are gathered by hooks as each layer runs; skipping layers would upset that order.
         self.start = _first_trained(model, self._layers) if can_stop_early(model) else None
         self.disabled: str | None = None
-        self._entries: dict[tuple, _Entry] = {}
+        self._rows: dict[tuple, _Row] = {}
+        self._template: Any = None  # the layer output's structure, its [batch, seq, ...] tensors left out
         self._bytes = 0
-        self._verified = False
+        self._verified: set[str] = set()
         self._signature: tuple | None = None
         self._skipped_ids: set[int] = set()
         if self.start is not None:
@@ -96,10 +102,17 @@ class FrozenPrefix:
 
     def clear(self) -> None:
         """Forget every recorded output."""
-        self._entries.clear()
+        self._rows.clear()
         self._bytes = 0
 
-    def run(self, model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, call: Callable[[], Any]):
+    def run(
+        self,
+        model: nn.Module,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        call: Callable[[], Any],
+        kind: str = "forward",
+    ):
         """Run ``call()``, a forward of ``model`` on this batch, replaying the frozen layers when it can.
 
         Args:
@@ -107,6 +120,8 @@ class FrozenPrefix:
             input_ids: The batch's ``LongTensor[B, S]`` (its content is the key).
             attention_mask: Its ``[B, S]`` mask, or None.
             call: Runs the forward and returns what it reads (tensors, or lists/tuples of them).
+            kind: What ``call`` reads (``"probe"``, ``"dev_loss"``): the first recording of each kind is checked
+                against a replay, since one reading may be blind to a difference that another sees.
 
         Returns:
             What ``call()`` returns.
@@ -117,20 +132,24 @@ class FrozenPrefix:
         if signature != self._signature:
             self.clear()  # a frozen weight changed (or this is the first call): nothing recorded is valid
             self._signature = signature
-        key = _key(input_ids, attention_mask)
-        entry = self._entries.get(key)
-        if entry is not None:
-            return self._replayed(entry, call)
+        lengths = _row_lengths(input_ids, attention_mask)
+        if lengths is None:
+            return call()  # not right-padded: a row's hidden states would depend on its padding
+        keys = [_key(input_ids[r, :n]) for r, n in enumerate(lengths)]
+        rows = [self._rows.get(key) for key in keys]
+        if kind in self._verified and self._template is not None and all(row is not None for row in rows):
+            return self._replayed(self._assembled(rows, input_ids.shape), call)
         result, output = self._recorded(call)
         if output is None:
             return result  # the forward ended before the last frozen layer (a probe of a frozen MoE layer)
-        nbytes = _nbytes(output)
-        if self._bytes + nbytes > self.max_bytes:
-            return result
-        entry = _Entry(output, nbytes)
-        if not self._verified:
+        template, parts = _split(output, input_ids.shape, lengths)
+        if template is None:
+            return result  # an output this cache cannot cut into rows: the batch runs whole every time
+        self._template = template
+        fresh = [(key, _Row(row, sum(_nbytes(t) for t in row))) for key, row in zip(keys, parts)]
+        if kind not in self._verified:
             try:
-                replayed = self._replayed(entry, call)
+                replayed = self._replayed(self._assembled([row for _, row in fresh], input_ids.shape), call)
                 same = _same(result, replayed)
             except Exception as err:  # noqa: BLE001 - any failure of a replay means: do not replay this model
                 same, replayed = False, err
@@ -142,10 +161,23 @@ class FrozenPrefix:
                 logger.warning("%s", self.disabled)
                 self.clear()
                 return result
-            self._verified = True
-        self._entries[key] = entry
-        self._bytes += nbytes
+            self._verified.add(kind)
+        for key, row in fresh:
+            if key not in self._rows and self._bytes + row.nbytes <= self.max_bytes:
+                self._rows[key] = row
+                self._bytes += row.nbytes
         return result
+
+    def _assembled(self, rows: list[_Row], shape: torch.Size) -> Any:
+        # Padding positions get zeros: with right padding and causal attention no real token reads them, and they
+        # neither count nor carry a label.
+        leaves = []
+        for i, first in enumerate(rows[0].parts):
+            full = first.new_zeros((shape[0], shape[1], *first.shape[1:]))
+            for r, row in enumerate(rows):
+                full[r, : row.parts[i].shape[0]] = row.parts[i]
+            leaves.append(full)
+        return _filled(self._template, iter(leaves))
 
     def _recorded(self, call: Callable[[], Any]) -> tuple[Any, Any]:
         seen: list[Any] = []
@@ -160,14 +192,14 @@ class FrozenPrefix:
             handle.remove()
         return result, (seen[0] if len(seen) == 1 else None)
 
-    def _replayed(self, entry: _Entry, call: Callable[[], Any]) -> Any:
+    def _replayed(self, output: Any, call: Callable[[], Any]) -> Any:
         layers = list(self._layers)[: self.start]
         saved = [layer.__dict__.get("forward") for layer in layers]
         last = len(layers) - 1
         for i, layer in enumerate(layers):
             # The last frozen layer hands a copy to the trained ones (a layer may write its input in place);
             # the others' outputs only feed the next skipped layer.
-            layer.forward = _returning(entry.output, copy=i == last)
+            layer.forward = _returning(output, copy=i == last)
         try:
             return call()
         finally:
@@ -233,15 +265,57 @@ def _first_trained(model: nn.Module, layers: nn.ModuleList | None) -> int | None
     return start
 
 
-def _key(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> tuple:
-    digest = hashlib.blake2b(digest_size=16)
-    parts = [input_ids] if attention_mask is None else [input_ids, attention_mask]
-    shapes = []
-    for tensor in parts:
-        cpu = tensor.detach().to("cpu", torch.long).contiguous()
-        digest.update(cpu.numpy().tobytes())
-        shapes.append(tuple(cpu.shape))
-    return (*shapes, digest.hexdigest())
+def _key(tokens: torch.Tensor) -> tuple:
+    cpu = tokens.detach().to("cpu", torch.long).contiguous()
+    return (cpu.shape[0], hashlib.blake2b(cpu.numpy().tobytes(), digest_size=16).hexdigest())
+
+
+def _row_lengths(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> list[int] | None:
+    if attention_mask is None:
+        return [input_ids.shape[1]] * input_ids.shape[0]
+    mask = attention_mask.detach().to("cpu").bool()
+    lengths = mask.sum(dim=1)
+    if not torch.equal(mask, torch.arange(mask.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)):
+        return None
+    return lengths.tolist()
+
+
+class _Slot:
+    """Where a [batch, seq, ...] tensor sat in a layer's output."""
+
+
+def _split(output: Any, shape: torch.Size, lengths: list[int]) -> tuple[Any, list[list[torch.Tensor]]]:
+    """The output's structure with its [batch, seq, ...] tensors replaced by slots, and each row's slices.
+
+    Returns ``(None, [])`` when a tensor of the output is not [batch, seq, ...] (nothing to cut into rows).
+    """
+    leaves: list[torch.Tensor] = []
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            if value.dim() < 2 or tuple(value.shape[:2]) != tuple(shape[:2]):
+                raise ValueError
+            leaves.append(value)
+            return _Slot()
+        if isinstance(value, (tuple, list)):
+            return type(value)(walk(v) for v in value)
+        return value
+
+    try:
+        template = walk(output)
+    except ValueError:
+        return None, []
+    if not leaves:
+        return None, []
+    return template, [[leaf[r, :n].clone() for leaf in leaves] for r, n in enumerate(lengths)]
+
+
+def _filled(template: Any, leaves: Any) -> Any:
+    if isinstance(template, _Slot):
+        return next(leaves)
+    if isinstance(template, (tuple, list)):
+        return type(template)(_filled(v, leaves) for v in template)
+    return template
 
 
 def _detached(value: Any) -> Any:

@@ -197,16 +197,20 @@ def grouped_counts(
             for rows in merged:
                 input_ids, attention_mask = rows.input_ids.to(device), rows.attention_mask.to(device)
 
-                def call(input_ids=input_ids, attention_mask=attention_mask) -> list[torch.Tensor]:
+                groups = rows.groups.to(device)
+
+                def call(input_ids=input_ids, attention_mask=attention_mask, groups=groups) -> list[torch.Tensor]:
                     try:
                         model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
                     except RoutingRead:
                         pass
-                    return [_one_call(capture) for capture in captures]
+                    # Counts, not indices: what a replay must reproduce is the counted tokens' choices.
+                    return [
+                        count_by_group(_one_call(c), groups, num_groups, c.layer.num_experts) for c in captures
+                    ]
 
-                chosen = run(model, rows.input_ids, rows.attention_mask, call)
-                for total, capture, indices in zip(totals, captures, chosen):
-                    count_by_group(indices, rows.groups, num_groups, capture.layer.num_experts, out=total)
+                for total, counts in zip(totals, run(model, rows.input_ids, rows.attention_mask, call)):
+                    total += counts
     return torch.cat(totals, dim=1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def probe_loads(
         except RoutingError:
             read = []  # read through output_router_logits: the whole model runs, replay still applies
         if not any(prefix.skips(moe.block) for moe in read):
-            forward = prefix.run
+            forward = functools.partial(prefix.run, kind="probe")
     counts = grouped_counts(model, rows, len(probe_batches), layer, router_module, forward=forward)
     return all_reduce_sum(counts.cpu().numpy().astype(np.int64))
 

@@ -108,11 +108,38 @@ def test_replay_runs_only_the_trained_layers():
     assert calls.reset() == [1, 1, 2, 2]
     probe_loads(model, cached)
     assert calls.reset() == [0, 0, 1, 1]
-    dev_loss(model, cached[0])  # records (the check was done once for this model)
+    dev_loss(model, cached[0])  # the same rows, already recorded; dev loss's first batch is checked once
+    assert calls.reset() == [1, 1, 3, 3]
     dev_loss(model, cached[0])
-    assert calls.reset() == [2, 2, 4, 4]  # 2 batches: recorded whole, then replayed
+    assert calls.reset() == [0, 0, 2, 2]
     # Logits only where a label counts: the prompt positions of every row are left out.
     assert all(shape[1] < 24 for shape in head_calls)
+
+
+def test_rows_recorded_in_one_batching_are_replayed_in_another():
+    model = trained_last("gpt_oss", layers=3, trainable=1)
+    rows = dev_batches(8, count=1, rows=6)[0]
+    halves = [{k: v[:3] for k, v in rows.items()}, {k: v[3:] for k, v in rows.items()}]
+    prefix = FrozenPrefix(model)
+    calls = LayerCalls(model.model.layers)
+
+    dev_loss(model, prefix.batches(halves))  # records the six rows, padded as two batches of three
+    calls.reset()
+    replayed = dev_loss(model, prefix.batches([rows]))  # one batch of six, padded to its own longest row
+
+    assert calls.reset() == [0, 0, 1]
+    assert replayed == pytest.approx(plain_dev_loss(model, [rows]), rel=1e-5)
+
+
+def test_left_padded_batches_run_whole():
+    model = trained_last("mixtral")
+    batch = dev_batches(9, count=1)[0]
+    flipped = {key: value.flip(1) for key, value in batch.items()}  # padding first: hidden states depend on it
+    prefix = FrozenPrefix(model)
+
+    dev_loss(model, prefix.batches([flipped]))
+
+    assert prefix.nbytes == 0
 
 
 def test_a_changed_frozen_weight_empties_the_cache():

@@ -173,12 +173,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--keep-models", action="store_true", help="keep each run's model (about 880 MB each)")
     parser.add_argument("--summary-only", action="store_true", help="tables and plot of the finished runs; train nothing")
-    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 2,000 tokens, 3 GSM8K "
-                        "problems of 48 new tokens (under 3 min on 2 cores; a smoke run, not a result)")
+    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 1,500 tokens, an update "
+                        "every 2 steps, 1 GSM8K problem of 32 new tokens: a smoke run of the whole study, not a result")
     args = parser.parse_args()
     if args.quick:
-        args.strategies, args.seeds, args.tokens, args.gsm8k_problems, args.max_new_tokens = (
-            "uniform,dynamic", "1", 2000, 3, 48)
+        args.strategies, args.seeds, args.tokens, args.interval = "uniform,dynamic", "1", 1500, 2
+        args.gsm8k_problems, args.max_new_tokens = 1, 32
     if not DATA.is_dir():
         raise SystemExit(f"{DATA}: not found; this study reads the real data files beside the repository")
     out = Path(args.out)

@@ -154,7 +154,7 @@ def grouped_counts(
     """Expert counts per group of tokens over probe batches, in as few and as short forwards as possible.
 
     Equal to summing :func:`moemix.routing.count_by_group` over one full forward per batch: the same tokens, the
-    same choices. The model runs in eval mode (no router jitter, no dropout) under ``torch.inference_mode``; the
+    same choices (for models whose real tokens never read padding positions; tested on many architectures). The model runs in eval mode (no router jitter, no dropout) under ``torch.inference_mode``; the
     train/eval mode of every module is restored afterwards. Models read through ``output_router_logits`` run
     whole (the logits come at the end).
 
@@ -196,7 +196,6 @@ def grouped_counts(
             kwargs = _forward_kwargs(model)
             for rows in merged:
                 input_ids, attention_mask = rows.input_ids.to(device), rows.attention_mask.to(device)
-
                 groups = rows.groups.to(device)
 
                 def call(input_ids=input_ids, attention_mask=attention_mask, groups=groups) -> list[torch.Tensor]:

@@ -11,6 +11,7 @@ int32 token ids) with the same probabilities, in one process:
   slow, and a rate needs only enough of them).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampler_throughput.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampler_throughput.py --quick
 """
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20000)
     parser.add_argument("--iterable-draws", type=int, default=2000, help="draws of the (slow) HF iterable side")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="4 and 100 datasets, 5,000 draws (500 iterable)")
     args = parser.parse_args()
+    if args.quick:
+        args.datasets, args.draws, args.iterable_draws = [4, 100], 5000, 500
 
     import datasets
 

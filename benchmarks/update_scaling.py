@@ -7,6 +7,7 @@ tracing slows allocation). The naive version is skipped where its difference arr
 ``--naive-max-gb``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/update_scaling.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/update_scaling.py --quick
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def main() -> None:
     parser.add_argument("--experts", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--naive-max-gb", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="100, 1,000 and 10,000 datasets x 128 experts only")
     args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.experts = [100, 1000, 10000], [128]
 
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, {platform.python_version()}")
     print("| datasets n | experts N | moemix time | moemix peak | naive time | naive peak | time ratio naive/moemix | max abs diff |")

@@ -18,7 +18,11 @@ What it does:
 
 Budget: the defaults (3 strategies x 2 seeds x 150 steps of 16 x 1024 tokens) are sized for an H100/H200-class
 GPU; --steps, --strategies and --seeds trade coverage for time. The script prints each run's wall time and the
-total, and the time left of --budget-minutes after each run.
+total, and the time left of --budget-minutes after each run. ``--quick``: uniform and dynamic, one seed, 40 steps.
+
+``--tiny`` runs the same pipeline on any device, CPU included, with a tiny random-init Mixtral on the built-in
+domains (no ../shared/data, no model download, a few seconds a run): what the tests run, so that a session that
+is lent a GPU spends it on measurement, not on fixing this script.
 """
 
 from __future__ import annotations
@@ -38,6 +42,41 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MOEMIX = [sys.executable, "-m", "moemix.cli"]
+
+
+TINY = {
+    "seed": 1,
+    "eval_batches": 1,
+    "datasets": [{"name": n, "path": f"builtin:{n}", "max_examples": 120} for n in ("dialogue", "nlp", "math", "code")],
+    "model": {
+        "tiny": "mixtral",
+        "tokenizer": "builtin",
+        "vocab_size": 512,
+        "tiny_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_local_experts": 4},
+    },
+    "mixing": {"policy": "dynamic"},
+    "training": {"learning_rate": 1.0e-3},
+}
+
+
+def build_tiny_config(out: Path, steps: int, batch: int, max_length: int) -> Path:
+    """DIR/config.yaml: the same sizes of run, with a tiny random-init Mixtral on the built-in domains (any device)."""
+    config = json.loads(json.dumps(TINY))
+    config["max_length"] = max_length
+    config["mixing"].update({"interval": max(steps // 2, 1), "probe_batches": 1, "probe_batch_size": batch})
+    config["training"].update(
+        {
+            "max_steps": steps,
+            "per_device_train_batch_size": batch,
+            "per_device_eval_batch_size": batch,
+            "logging_strategy": "no",
+            "dataloader_num_workers": 0,
+        }
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def build_config(out: Path, steps: int, batch: int, max_length: int) -> Path:
@@ -206,12 +245,16 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--budget-minutes", type=float, default=10.0)
     parser.add_argument("--fresh", action="store_true", help="delete DIR first (else finished runs are kept)")
+    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, one seed, 40 steps")
+    parser.add_argument("--tiny", action="store_true", help="tiny random-init model, built-in data, any device")
     args = parser.parse_args()
+    if args.quick:
+        args.strategies, args.seeds, args.steps = "uniform,dynamic", "1", 40
 
     import torch
 
-    if not torch.cuda.is_available():
-        raise SystemExit("no CUDA GPU: this benchmark is for one GPU (the CPU demo is `make demo`)")
+    if not torch.cuda.is_available() and not args.tiny:
+        raise SystemExit("no CUDA GPU: this benchmark is for one GPU (the CPU demo is `make demo`; --tiny runs anywhere)")
     from moemix.mixing import POLICIES
 
     strategies = [s for s in args.strategies.split(",") if s]
@@ -222,9 +265,11 @@ def main() -> None:
     if args.fresh and out.exists():
         shutil.rmtree(out)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    print(f"GPU: {torch.cuda.get_device_name(0)}; {len(strategies)} strategies x {len(args.seeds.split(','))} "
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    print(f"{device}; {len(strategies)} strategies x {len(args.seeds.split(','))} "
           f"seeds x {args.steps} steps of {args.batch} x {args.max_length} tokens", flush=True)
-    config = build_config(out, args.steps, args.batch, args.max_length)
+    build = build_tiny_config if args.tiny else build_config
+    config = build(out, args.steps, args.batch, args.max_length)
     started = time.perf_counter()
     run_all(config, out, strategies, [int(s) for s in args.seeds.split(",")], args.budget_minutes * 60)
     rows = collect(out)

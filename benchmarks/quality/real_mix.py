@@ -5,6 +5,7 @@ One command (resumable: a run with metrics.json and gsm8k.json is skipped, a run
 its GSM8K score), after `make install`, with ../shared/data beside the repository:
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/real_mix.py --out runs/quality/real_mix
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/real_mix.py --out runs/quality/real_mix_quick --quick
 
 Writes OUT/config.yaml (configs/real_mix.yaml with the model replaced by `builtin:smollm2` upcycled in copy
 mode, the last 4 of 30 layers MoE with 8 experts, top-2, only those layers trained), OUT/runs/<strategy>-seed<n>
@@ -172,7 +173,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--keep-models", action="store_true", help="keep each run's model (about 880 MB each)")
     parser.add_argument("--summary-only", action="store_true", help="tables and plot of the finished runs; train nothing")
+    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 1,500 tokens, an update "
+                        "every 2 steps, 1 GSM8K problem of 32 new tokens: a smoke run of the whole study, not a result")
     args = parser.parse_args()
+    if args.quick:
+        args.strategies, args.seeds, args.tokens, args.interval = "uniform,dynamic", "1", 1500, 2
+        args.gsm8k_problems, args.max_new_tokens = 1, 32
     if not DATA.is_dir():
         raise SystemExit(f"{DATA}: not found; this study reads the real data files beside the repository")
     out = Path(args.out)

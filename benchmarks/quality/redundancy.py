@@ -8,6 +8,7 @@ Runs `moemix compare` (resumable: finished runs are skipped) and writes OUT/redu
 (the dynamic weights over training) and OUT/strategies.png (weight on the duplicates and dev loss per strategy).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/redundancy.py --out runs/quality/redundancy
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/quality/redundancy.py --out runs/quality/redundancy_quick --quick
 
 ``--strategies ablations`` runs the ablations the paper leaves open on the same setting: update interval,
 eta, distance (l2, cosine, js), last MoE layer vs all, and sentence embeddings instead of gate loads:
@@ -172,7 +173,12 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=20)
     parser.add_argument("--probe-batches", type=int, default=5)
     parser.add_argument("--train-examples", type=int, default=1500)
+    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 40 steps: the weight "
+                        "on the duplicates moving, no result (under 3 min on 2 quiet cores)")
     args = parser.parse_args()
+    if args.quick:
+        args.strategies, args.seeds, args.steps, args.interval, args.probe_batches = "uniform,dynamic", "1", 40, 10, 1
+        args.train_examples = 300
     if args.strategies == "ablations":
         args.strategies = ABLATIONS.format(half=max(args.interval // 2, 1), double=args.interval * 2)
     out = Path(args.out)

@@ -37,7 +37,7 @@ def _train(args: argparse.Namespace, overrides: list[str]) -> int:
 def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
     import json
 
-    from moemix.config import MixingConfig, load_config
+    from moemix.config import MixingConfig, load_section
     from moemix.flags import settings_from_flags
     from moemix.report.replay import logged_names, replay
     from moemix.train.policies import replay_policy
@@ -45,7 +45,7 @@ def _replay(args: argparse.Namespace, overrides: list[str]) -> int:
     log = Path(args.log)
     saved = (log if log.is_dir() else log.parent) / "run_config.yaml"
     # The run's own knobs, unless a flag changes one: `moemix replay RUN` reproduces the run's weights.
-    base = load_config(saved).mixing if saved.is_file() else MixingConfig()
+    base = load_section(saved, "mixing", MixingConfig) if saved.is_file() else MixingConfig()
     mixing = settings_from_flags(MixingConfig, args, REPLAY_FLAGS, base, lambda path: f"{saved}: mixing.{path}")
     names = logged_names(log)
     rows = replay(log, replay_policy(mixing, names), bounds=(mixing.floor, mixing.ceiling))

@@ -89,9 +89,10 @@ def test_online_and_probe_both_learn_weights_and_online_adds_no_forward(tmp_path
         assert all(abs(sum(record["weights"].values()) - 1) < 1e-9 for record in log)
         assert not np.allclose(list(log[-1]["weights"].values()), uniform, atol=1e-3)
     assert online_result.updates == probe_result.updates == 3
-    # Online: exactly one forward per training micro-batch. Probe: plus 3 datasets x 2 batches per update.
+    # Online: exactly one forward per training micro-batch. Probe: plus, per update, the 3 datasets x 2 batches
+    # merged into fewer (early-stopped) forwards than batches.
     assert online_forwards == 12
-    assert probe_forwards == 12 + 3 * (3 * 2)
+    assert 12 + 3 <= probe_forwards < 12 + 3 * (3 * 2)
     assert online.trainer.online_counts.forwards == 12
     assert probe.trainer.online_counts is None
     # Online loads count the training tokens of each window: padding excluded, every dataset drawn.
@@ -109,7 +110,10 @@ def test_both_sources_train_architectures_read_from_their_routers_or_dense_first
     )
     assert [record["step"] for record in log] == [2, 4]
     assert not np.allclose(list(log[-1]["weights"].values()), np.full(3, 1 / 3), atol=1e-4)
-    assert forwards == (4 if source == "online" else 4 + 2 * 3 * 2)
+    if source == "online":
+        assert forwards == 4
+    else:  # per update, fewer merged forwards than the 3 datasets x 2 batches
+        assert 4 + 2 <= forwards < 4 + 2 * 3 * 2
 
 
 def test_online_source_still_probes_dev_loss_for_a_policy_that_needs_it(tmp_path, monkeypatch):

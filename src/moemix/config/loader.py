@@ -16,7 +16,7 @@ import yaml
 
 from moemix.config.convert import Raw, build, closest, training_argument_names, type_name
 from moemix.config.files import expand_each_file
-from moemix.config.rules import join
+from moemix.config.rules import check_section, join
 from moemix.config.schema import Config, validate
 from moemix.config.yaml12 import Loader
 from moemix.errors import ConfigError
@@ -261,6 +261,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     validate(config, where)
     config.__dict__["_where"] = where  # not a field: where each value came from, for later messages
     return config
+
+
+def load_section(path: str | Path, name: str, section: type) -> Any:
+    """One section of a config file (``mixing`` of a run's ``run_config.yaml``, say), typed and checked alone.
+
+    The rest of the file is not read into the schema, so ``training:`` values need no ``TrainingArguments``
+    types: ``moemix replay`` reads a run's mixing settings without importing transformers.
+
+    Args:
+        path: The YAML file.
+        name: The section's key at the top level.
+        section: Its dataclass (``MixingConfig``, ...); a missing section gives its defaults.
+
+    Raises:
+        ConfigError: Naming the file, line, field and rule of the first problem.
+    """
+    source = str(path)
+    data, lines = _read_yaml(_read_text(Path(path), source), source)
+    where = Where(source, lines)
+    value = (data or {}).get(name) if isinstance(data, dict) else None
+    built = build(section, value if value is not None else {}, name, where)
+    check_section(built, where, name)
+    return built
 
 
 def where_set(config: Config, path: str) -> str:

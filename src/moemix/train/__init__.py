@@ -1,7 +1,25 @@
-"""Hugging Face Trainer integration: the only place where data, routing and mixing meet."""
+"""The CLI's recipe: the only place (with ``moemix.integrations``) where data, routing and mixing meet.
 
-from moemix.train.callback import MixingCallback, probe_loads
-from moemix.train.run import PreparedRun, RunResult, prepare_run, run_training
-from moemix.train.trainer import MixtureTrainer
+The public names load on first use, so that the pure parts of this package (``policies``, which ``moemix replay``
+uses) import without torch and transformers.
+"""
 
-__all__ = ["MixingCallback", "MixtureTrainer", "PreparedRun", "RunResult", "prepare_run", "probe_loads", "run_training"]
+from importlib import import_module
+
+_PUBLIC = {
+    "MixingCallback": "moemix.train.callback",
+    "probe_loads": "moemix.train.callback",
+    "PreparedRun": "moemix.train.prepared",
+    "RunResult": "moemix.train.prepared",
+    "prepare_run": "moemix.train.run",
+    "run_training": "moemix.train.run",
+    "MixtureTrainer": "moemix.train.trainer",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
 from moemix.train.evaluate import dev_loss
-from moemix.routing import LayerSpec, expert_counts, select_moe_layers
+from moemix.errors import RoutingError
+from moemix.models.prefix import prefix_of
+from moemix.routing import LayerSpec, select_moe_layers
+from moemix.routing.probe import grouped_counts, rows_of
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.files import append_jsonl
 from moemix.train.loads import WindowLoads
@@ -42,34 +46,29 @@ def probe_loads(
     result equals a single process's, at 1/W of the cost.
     """
     rank, world = rank_and_world()
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        rows = []
-        for batches in probe_batches:
-            total = None
-            for batch in batches[rank::world]:
-                mask = batch["attention_mask"].to(device)
-                counted = None if count_prompt_tokens else mask * (batch["labels"].to(device) != IGNORE_INDEX)
-                counts = expert_counts(
-                    model, batch["input_ids"].to(device), mask, layer, router_module, count_mask=counted
-                ).sum(dim=0)
-                total = counts if total is None else total + counts
-            rows.append(None if total is None else total.cpu().numpy().astype(np.int64))
-        # A rank (or a dataset) without probe batches counts zeros, as wide as the others' counts.
-        width = _probe_width(model, layer, router_module, rows)
-        rows = [np.zeros(width, dtype=np.int64) if row is None else row for row in rows]
-    finally:
-        model.train(was_training)
-    return all_reduce_sum(np.stack(rows))
-
-
-def _probe_width(model: torch.nn.Module, layer: LayerSpec, router_module: str | None, rows: list) -> int:
-    known = next((len(row) for row in rows if row is not None), None)
-    if known is not None:
-        return known
-    return sum(moe.num_experts for moe in select_moe_layers(model, layer, router_module))
+    # Every dataset's probe rows go into as few forwards as possible, each stopped right after the last read
+    # MoE layer (moemix.routing.probe); with a frozen-prefix cache the frozen layers are replayed, not run.
+    prefix = next((p for p in map(prefix_of, probe_batches) if p is not None), None)
+    rows = []
+    for group, batches in enumerate(probe_batches):
+        for batch in list(batches)[rank::world]:
+            counted = None
+            if not count_prompt_tokens:
+                counted = batch["attention_mask"] * (batch["labels"] != IGNORE_INDEX)
+            rows.append(rows_of(batch, group, counted))
+    if not rows:  # a rank (or a run) without probe batches counts zeros, as wide as the others' counts
+        width = sum(moe.num_experts for moe in select_moe_layers(model, layer, router_module))
+        return all_reduce_sum(np.zeros((len(probe_batches), width), dtype=np.int64))
+    forward = None
+    if prefix is not None and prefix.active:
+        try:
+            read = select_moe_layers(model, layer, router_module)
+        except RoutingError:
+            read = []  # read through output_router_logits: the whole model runs, replay still applies
+        if not any(prefix.skips(moe.block) for moe in read):
+            forward = functools.partial(prefix.run, kind="probe")
+    counts = grouped_counts(model, rows, len(probe_batches), layer, router_module, forward=forward)
+    return all_reduce_sum(counts.cpu().numpy().astype(np.int64))
 
 
 class MixingCallback(TrainerCallback):

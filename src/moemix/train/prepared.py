@@ -11,7 +11,6 @@ import numpy as np
 from moemix.config import Config
 from moemix.data.sampler import MixtureSampler
 from moemix.files import write_json_atomic
-from moemix.report import plot_run
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
 from moemix.train.distributed import whole_parameters
@@ -89,6 +88,8 @@ class PreparedRun:
                 write_json_atomic(out / "mixture_state.json", self.mixture_state())
                 write_json_atomic(out / "metrics.json", metrics)
                 if self.callback.history:
+                    from moemix.report import plot_run  # matplotlib only when a run plots: fast starts
+
                     plot_run(out)
         finally:
             self.folder.release()

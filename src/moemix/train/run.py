@@ -25,6 +25,7 @@ from moemix.data.sampler import MixtureSampler
 from moemix.files import write_text_atomic
 from moemix.mixing import MixingPolicy
 from moemix.models import build_tokenizer, load_model
+from moemix.models.prefix import FrozenPrefix
 from moemix.train.arguments import TRAINING_DEFAULTS, training_arguments
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
@@ -70,7 +71,7 @@ def prepare_run(config: Config) -> PreparedRun:
         policy = build_policy(config, data.names, data.train, data.tokenizer, args.max_steps)
         initial = policy.initial_weights(len(data.names))
         sampler = MixtureSampler([len(s) for s in data.train], initial, seed=config.seed)
-        eval_batches, probe = _setup_batches(config, args, data, policy)
+        eval_batches, probe = _setup_batches(config, args, data, policy, model)
         trainer, callback, mixture, tokens = _setup_trainer(config, args, data, model, policy, sampler, probe, folder)
         resumed_step = 0
         if resume is not None:
@@ -130,11 +131,17 @@ def _setup_model(config: Config, tokenizer: PreTrainedTokenizerBase) -> PreTrain
 
 
 def _setup_batches(
-    config: Config, args: TrainingArguments, data: _Data, policy: MixingPolicy
+    config: Config, args: TrainingArguments, data: _Data, policy: MixingPolicy, model: PreTrainedModel
 ) -> tuple[dict[str, list], list[list]]:
-    """The fixed dev batches of the final evaluation, and those the routing probe reads at each update."""
+    """The fixed dev batches of the final evaluation, and those the routing probe reads at each update.
+
+    They are the same at every update, so with the lower layers frozen (``model.trainable_layers``) their
+    output there is recorded once and replayed (:class:`moemix.models.prefix.FrozenPrefix`): probes and dev
+    losses run only the trained layers. A model that trains every layer runs them whole, as before.
+    """
+    prefix = FrozenPrefix(model)
     eval_batches = {
-        name: list(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, data.collator))
+        name: prefix.batches(fixed_batches(dev, args.per_device_eval_batch_size, config.eval_batches, data.collator))
         for name, dev in zip(data.names, data.dev)
     }
     if "dev_loss" in policy.needs:
@@ -144,7 +151,7 @@ def _setup_batches(
     if config.mixing.source == "online":
         return eval_batches, [[] for _ in data.dev]  # the training forwards are the signal: nothing to probe
     size = config.mixing.probe_batch_size or args.per_device_eval_batch_size
-    probe = [list(fixed_batches(dev, size, config.mixing.probe_batches, data.collator)) for dev in data.dev]
+    probe = [prefix.batches(fixed_batches(dev, size, config.mixing.probe_batches, data.collator)) for dev in data.dev]
     return eval_batches, probe
 
 

@@ -66,6 +66,9 @@ class Config:
     """Token budget: stop at the end of the optimizer step that brings the tokens trained on (non-padding
     inputs, all ranks together) to this many. ``training.max_steps`` still caps the run and shapes the
     learning-rate schedule (``constant_with_warmup`` does not depend on it)."""
+    save_model: bool = True
+    """Write the trained model into ``RUN/model`` at the end; ``false`` for comparisons and studies that need
+    only the metrics and the mixture (a saved 700 M-parameter model is 2.8 GB a run)."""
     log_draws: bool = False
     """Write every optimizer step's draws (dataset, example) to ``RUN/draws.jsonl`` (one file per rank)."""
     allow_mixture_change: bool = False

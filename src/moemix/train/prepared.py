@@ -83,7 +83,8 @@ class PreparedRun:
                 "max_tokens": self.config.max_tokens,
                 "wall_time_s": round(time.perf_counter() - self.started, 2),
             }
-            trainer.save_model(str(out / "model"))  # on every rank: DeepSpeed ZeRO-3 gathers the weights
+            if self.config.save_model:
+                trainer.save_model(str(out / "model"))  # on every rank: DeepSpeed ZeRO-3 gathers the weights
             if trainer.is_world_process_zero():
                 write_json_atomic(out / "mixture_state.json", self.mixture_state())
                 write_json_atomic(out / "metrics.json", metrics)

@@ -101,16 +101,20 @@ class World:
     data: Path
     cfg: Path
     run: Path
-    cleanup: list[Callable[[], None]]
+    cleanup: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    """Undone after the case, whatever happened (a process holding a lock)."""
+    pid: int | None = None
+    """The process a setup started, for the expected text (``{pid}``)."""
 
     @property
     def fill(self) -> dict[str, str]:
-        return {"tmp": str(self.tmp), "data": str(self.data), "cfg": str(self.cfg), "run": str(self.run)}
+        fill = {"tmp": str(self.tmp), "data": str(self.data), "cfg": str(self.cfg), "run": str(self.run)}
+        return fill | ({"pid": str(self.pid)} if self.pid is not None else {})
 
     def config(self, text: str, name: str = "bad.yaml") -> Path:
-        """Write a config (``{tmp}`` and ``{data}`` filled in) beside the good one."""
+        """Write a config beside the good one."""
         path = self.tmp / name
-        path.write_text(text.format(**self.fill).replace("{{", "{").replace("}}", "}"))
+        path.write_text(text)
         return path
 
     def good_with(self, old: str, new: str, name: str = "bad.yaml") -> Path:
@@ -134,7 +138,7 @@ def make_world(tmp: Path, run_kind: str = "finished") -> World:
     for name, text in (RUN_KINDS[run_kind] or {}).items():
         run.mkdir(exist_ok=True)
         (run / name).write_text(text)
-    return World(tmp, data, cfg, run, [])
+    return World(tmp, data, cfg, run)
 
 
 # ------------------------------------------------------------------------------------------------ setups
@@ -216,7 +220,7 @@ def lock_held(w: World) -> None:
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     w.cleanup.append(lambda: (holder.kill(), holder.wait()))
     assert holder.stdout.readline().strip() == "locked"
-    w.fill_pid = holder.pid  # for the expected text
+    w.pid = holder.pid
 
 
 def finished_run_in_out(w: World) -> None:
@@ -578,7 +582,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, capsys
     try:
         if case.setup is not None:
             case.setup(world)
-        fill = world.fill | ({"pid": str(world.fill_pid)} if hasattr(world, "fill_pid") else {})
+        fill = world.fill
         monkeypatch.chdir(tmp_path)  # a relative path written by mistake lands here, where the snapshot sees it
         before = snapshot(tmp_path)
         capsys.readouterr()

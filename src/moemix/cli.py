@@ -168,7 +168,7 @@ def _upcycle(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.models.upcycle import upcycle_pretrained
 
     recipe = settings_from_flags(UpcycleConfig, args, UPCYCLE_FLAGS)
-    folder, gguf_file = resolve_source(args.model, args.gguf_file)
+    folder, gguf_file = resolve_source(args.model, args.gguf_file, place="upcycle --model")
     quiet_libraries()
     out = upcycle_pretrained(folder, args.out, recipe, gguf_file=gguf_file)
     record = json.loads((out / "upcycle.json").read_text(encoding="utf-8"))

@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from moemix.errors import MoemixError
+
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
@@ -45,6 +47,26 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read the records of a JSON-lines file written by :func:`append_jsonl`."""
-    with Path(path).open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """Read the records of a JSON-lines file written by :func:`append_jsonl`.
+
+    Raises:
+        MoemixError: For a file that is not such a log (a line that is not UTF-8 or not a JSON object), naming
+            the line: a user may point a command at the wrong file.
+    """
+    records = []
+    with Path(path).open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise MoemixError(f"{path} line {number}: not UTF-8 text (byte 0x{raw[err.start]:02x})") from None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise MoemixError(f"{path} line {number}: not valid JSON ({err.msg} at column {err.colno})") from None
+            if not isinstance(record, dict):
+                raise MoemixError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
+            records.append(record)
+    return records

@@ -65,6 +65,14 @@ class StrictParser(argparse.ArgumentParser):
         """Raise instead of printing the usage and exiting."""
         raise UsageError(f"{self.prog}: {message}")
 
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """argparse's choice check, with the closest choice named for a misspelt one (``moemix trian``)."""
+        if action.choices is not None and value not in action.choices:
+            near = closest(str(value), [str(choice) for choice in action.choices])
+            if near is not None:
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}; did you mean {near}?")
+        super()._check_value(action, value)
+
     def flags(self) -> list[str]:
         """Every ``--flag`` this parser takes."""
         return [s for action in self._actions for s in action.option_strings if s.startswith("--")]

@@ -97,7 +97,10 @@ def test_upcycle_command_bad_input(tmp_path, dense, capsys):
     assert "already exists" in error(["upcycle", "--model", str(dense), "--out", str(taken)])
     assert "--top-k: must be in [1, experts=2], got 3" in error(
         ["upcycle", "--model", str(dense), "--experts", "2", "--top-k", "3", "--out", str(tmp_path / "a")])
-    assert "cannot load a dense model" in error(["upcycle", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "b")])
+    none = tmp_path / "none"
+    assert f"upcycle --model: {none}: model folder not found" in error(["upcycle", "--model", str(none), "--out", str(tmp_path / "b")])
+    (tmp_path / "empty").mkdir()  # a folder, but no model in it
+    assert "cannot load a dense model" in error(["upcycle", "--model", str(tmp_path / "empty"), "--out", str(tmp_path / "b")])
     assert "unknown built-in model" in error(["upcycle", "--model", "builtin:gpt5", "--out", str(tmp_path / "c")])
 
 

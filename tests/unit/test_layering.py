@@ -15,6 +15,8 @@ The table, from DESIGN.md and the code:
 - train (the CLI's recipe) and eval wire the parts together; eval may use train's dev loss. Neither imports
   the command line.
 - extras, logs (checks and console set-up for the shell): errors only.
+- hub (local path or Hub id; the Hub libraries offline when it cannot be reached): errors only; used by data
+  (hf: ids) and models (from_pretrained).
 - flags, cli (the shell): anything but testing.
 - testing (helpers for tests): models, and whatever a test helper needs; nothing imports it but tests.
 """
@@ -38,12 +40,13 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "mixing": {"errors"},
     "routing": {"errors"},
-    "data": {"errors", "config", "files", "mixing"},
-    "models": {"errors", "config", "routing", "data.tokenizer"},
+    "data": {"errors", "config", "files", "mixing", "hub"},
+    "models": {"errors", "config", "routing", "data.tokenizer", "hub"},
     "report": {"errors", "files", "mixing"},
     "train": {"errors", "config", "files", "mixing", "routing", "data", "models", "report", "extras", "logs"},
     "eval": {"errors", "config", "files", "data", "models", "train"},
     "extras": {"errors"},
+    "hub": {"errors"},
     "logs": set(),
     "flags": {"errors", "config", "train"},
     "cli": {"errors", "config", "files", "mixing", "data", "models", "report", "train", "eval", "extras", "flags", "logs"},

@@ -36,6 +36,17 @@ class Raw(str):
     """A value as typed on the command line, converted by the field's type rather than by YAML's guesses."""
 
 
+class BareFlag(Raw):
+    """A flag typed without a value (``--bf16``): true for a true/false setting, an error for any other, so that
+    ``--output_dir`` with its value forgotten does not write a run into a folder named ``true``."""
+
+
+def _bare_flag_error(hint: Any, path: str, where: Where) -> ConfigError:
+    return ConfigError(
+        f"{where(path)}: needs a value ({type_name(hint)}); only a true/false setting may be given without one"
+    )
+
+
 class _Mismatch(Exception):
     """A value is not of (and cannot become) the type asked for."""
 
@@ -163,6 +174,8 @@ def convert(value: Any, hint: Any, path: str, where: Where) -> Any:
     Raises:
         ConfigError: Naming the place, the field, the type expected and the value given.
     """
+    if isinstance(value, BareFlag) and hint is not Any and bool not in _options(hint):
+        raise _bare_flag_error(hint, path, where)
     if isinstance(value, Raw):
         if _is_text(hint):
             value = None if value in NULLS else str(value)
@@ -270,6 +283,8 @@ def training_argument_names() -> set[str]:
 
 def _training_value(value: Any, spec: TrainingField, path: str, where: Where) -> Any:
     options = _options(spec.hint)
+    if isinstance(value, BareFlag) and bool not in options:
+        raise _bare_flag_error(spec.hint, path, where)
     if isinstance(value, Raw):
         collection = any(typing.get_origin(o) in (list, dict) or o in (list, dict) for o in options)
         if value in NULLS:

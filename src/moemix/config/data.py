@@ -153,6 +153,11 @@ class DataConfig:
     skip_invalid: bool = False
     """Skip records that break a rule (malformed line, missing field, roles out of order, ...) and count them
     per dataset, instead of stopping at the first with its file, line and field (strict, the default)."""
+    max_record_chars: int = setting(1_000_000, Range(low=1))
+    """The characters of text one record may hold (all its fields together); a longer record is invalid (it
+    stops a strict run at its file and line, ``skip_invalid`` skips it). Tokenising takes seconds per million
+    characters and everything beyond ``max_length`` tokens is cut anyway: a 50 MB record is almost surely a
+    broken export, not an example. Raise it for long-context data."""
     cache: bool = True
     """Keep tokenised splits on disk (Arrow) and reuse them while the files, tokenizer, template and
     ``max_length`` stay the same."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from moemix.config.convert import Raw, build, closest, training_argument_names, type_name
+from moemix.config.convert import BareFlag, Raw, build, closest, training_argument_names, type_name
 from moemix.config.files import expand_each_file
 from moemix.config.rules import check_section, join
 from moemix.config.schema import Config, validate
@@ -116,14 +116,14 @@ def parse_overrides(args: list[str]) -> list[tuple[str, str, Raw]]:
                 i += 1
                 raw = args[i]
             else:
-                raw = "true"
+                raw = BareFlag("true")
             flag = f"--{key}"
         elif "=" in arg and not arg.startswith("-"):
             key, raw = arg.split("=", 1)
             flag = key
         else:
             raise ConfigError(f"argument {arg!r}: expected --key value, --key=value or key=value")
-        pairs.append((key.replace("-", "_"), flag, Raw(raw)))
+        pairs.append((key.replace("-", "_"), flag, raw if isinstance(raw, BareFlag) else Raw(raw)))
         i += 1
     return pairs
 
@@ -150,6 +150,8 @@ def check_override_key(key: str, flag: str) -> str:
             return check_override_key(f"training.{key}", flag)
         known = [f"--{n}" for n in sorted(top | training_argument_names())]
         near = closest(f"--{parts[0]}", known)
+        if near is not None and len(parts) > 1:
+            near = ".".join([near, *parts[1:]])  # a misspelt section: the key under it as typed
         hint = f"; did you mean {near}?" if near else " (not a config field or TrainingArguments field)"
         raise ConfigError(f"unknown flag {flag}{hint}")
     hint: Any = Config

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moemix.config import Config, DatasetConfig
+from moemix.config import Config, DataConfig, DatasetConfig
 from moemix.data.cache import cache_key, cache_root, load_entry, save_entry, source_fingerprint, tokenizer_fingerprint
 from moemix.data.clean import clean_record, clean_up_rules
 from moemix.data.formats import InvalidRecord, to_messages, unescape_newlines
@@ -30,6 +30,10 @@ from moemix.errors import DataError
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev")
+MAX_RECORD_CHARS = DataConfig.max_record_chars
+"""The default of ``data.max_record_chars``: the characters of text one record may hold."""
+TOO_LONG = "too long"
+"""A record holding more text than ``data.max_record_chars``: an invalid record."""
 
 
 @dataclass
@@ -58,7 +62,38 @@ def _rows(source: str, split: str, ds: DatasetConfig) -> Iterator[Row]:
     return iter_rows(source, ds.fields)
 
 
-def read_examples(ds: DatasetConfig, sources: list[str], split: str, report: SplitReport) -> list[Example]:
+def _text_size(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_text_size(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_text_size(v) for v in value)
+    return 0
+
+
+def oversized(record: dict, place: str, max_chars: int) -> Problem | None:
+    """The problem of a record holding more than ``max_chars`` characters of text, naming its longest field.
+
+    Checked on the record as read, before clean-up and rendering, so that a huge record costs one pass over
+    its text rather than regular expressions, a chat template and a tokenizer run over all of it.
+    """
+    sizes = {str(key): _text_size(value) for key, value in record.items()}
+    total = sum(sizes.values())
+    if total <= max_chars:
+        return None
+    field = max(sizes, key=sizes.get)
+    return Problem(
+        place,
+        f"{place}: field '{field}': {sizes[field]:,} characters ({total:,} in the record); a record may hold at "
+        f"most data.max_record_chars={max_chars:,} (raise it for long-context data)",
+        TOO_LONG,
+    )
+
+
+def read_examples(
+    ds: DatasetConfig, sources: list[str], split: str, report: SplitReport, max_chars: int = MAX_RECORD_CHARS
+) -> list[Example]:
     """The usable examples of some sources, in order; the others are counted in ``report``.
 
     Args:
@@ -66,6 +101,7 @@ def read_examples(ds: DatasetConfig, sources: list[str], split: str, report: Spl
         sources: from :func:`~moemix.data.readers.resolve_sources`.
         split: ``train`` or ``dev`` (which split a ``builtin:`` source generates).
         report: receives the record count, the problems and what each clean-up rule changed.
+        max_chars: the characters of text a record may hold (``data.max_record_chars``); a longer one is invalid.
 
     Raises:
         DataError: for a file that cannot be read at all (missing, empty, unparsable as a whole).
@@ -77,6 +113,10 @@ def read_examples(ds: DatasetConfig, sources: list[str], split: str, report: Spl
             report.records += 1
             if row.error is not None:
                 report.add_problem(Problem(row.place, f"{row.place}: {row.error}", "malformed"))
+                continue
+            too_long = oversized(row.record, row.place, max_chars)
+            if too_long is not None:
+                report.add_problem(too_long)
                 continue
             record = unescape_newlines(row.record) if ds.literal_newlines else row.record
             if rules:
@@ -153,14 +193,16 @@ def _raise_first(report: DatasetReport) -> None:
     )
 
 
-def _read(ds: DatasetConfig, dev: DatasetConfig | None, seed: int, keep: int | None = MAX_LISTED) -> _Read:
+def _read(
+    ds: DatasetConfig, dev: DatasetConfig | None, seed: int, keep: int | None = MAX_LISTED, max_chars: int = MAX_RECORD_CHARS
+) -> _Read:
     train_sources = resolve_sources(ds.path)
     dev_from = _dev_source(ds, dev)
     report = DatasetReport(ds.name, train_sources, dev_from[1] if dev_from else [])
     report.train.keep = report.dev.keep = keep
-    train = read_examples(ds, train_sources, "train", report.train)
+    train = read_examples(ds, train_sources, "train", report.train, max_chars)
     if dev_from is not None:
-        dev_examples = read_examples(dev_from[0], dev_from[1], "dev", report.dev)
+        dev_examples = read_examples(dev_from[0], dev_from[1], "dev", report.dev, max_chars)
     elif not train:  # nothing usable to hold out from: the dataset is reported empty, not the dev_size wrong
         dev_examples = []
         report.dev_sources = ["held out from train: no usable example"]
@@ -204,7 +246,7 @@ def _read_settings(ds: DatasetConfig) -> dict:
     return settings
 
 
-def _read_key(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> dict:
+def _read_key(ds: DatasetConfig, dev: DatasetConfig | None, seed: int, max_chars: int = MAX_RECORD_CHARS) -> dict:
     """Everything the examples of both splits depend on, except the tokenizer and max_length."""
     rule = _dev_rule(ds, dev)
     dev_from = _dev_source(ds, dev)
@@ -219,6 +261,8 @@ def _read_key(ds: DatasetConfig, dev: DatasetConfig | None, seed: int) -> dict:
     else:
         parts["dev"] = [source_fingerprint(s, "dev") for s in dev_from[1]]
         parts["dev_read"] = _read_settings(dev_from[0])
+    if max_chars != MAX_RECORD_CHARS:  # only when set, so that the entries of other configs keep their keys
+        parts["max_record_chars"] = max_chars
     return parts
 
 
@@ -228,11 +272,21 @@ _READ_MEMO: dict[str, _Read] = {}
 
 
 def _read_memo(
-    ds: DatasetConfig, dev: DatasetConfig | None, seed: int, key: str, keep: bool, listed: int | None = MAX_LISTED
+    ds: DatasetConfig,
+    dev: DatasetConfig | None,
+    seed: int,
+    key: str,
+    keep: bool,
+    listed: int | None = MAX_LISTED,
+    max_chars: int = MAX_RECORD_CHARS,
 ) -> _Read:
     read = _READ_MEMO.pop(key, None)
     if read is None or listed is None:  # a memo lists MAX_LISTED problems of a kind, not every one
-        read = _read(ds, dev, seed, listed)
+        read = _read(ds, dev, seed, listed, max_chars)
+    else:  # read from files of this content, perhaps elsewhere: name the files as given now
+        dev_from = _dev_source(ds, dev)
+        dev_sources = dev_from[1] if dev_from else read.report.dev_sources
+        read.report.relocate(resolve_sources(ds.path), dev_sources)
     if keep:
         _READ_MEMO[key] = read
     read.report.name = ds.name
@@ -257,8 +311,9 @@ def training_texts(config: Config, strict: bool | None = None) -> Iterator[str]:
     devs = dev_configs(config)
     for ds in config.datasets:
         dev = devs.get(ds.name)
-        key = cache_key(_read_key(ds, dev, config.data_seed))
-        read = _read_memo(ds, dev, config.data_seed, key, keep=True)
+        max_chars = config.data.max_record_chars
+        key = cache_key(_read_key(ds, dev, config.data_seed, max_chars))
+        read = _read_memo(ds, dev, config.data_seed, key, keep=True, max_chars=max_chars)
         if (is_strict(ds, config) if strict is None else strict):
             _raise_first(read.report)
         for example in read.examples["train"]:
@@ -279,6 +334,7 @@ def load_dataset(
     tokenizer_key: str | None = None,
     all_problems: bool = False,
     require_examples: bool = True,
+    max_record_chars: int = MAX_RECORD_CHARS,
 ) -> LoadedDataset:
     """Read, check, split and tokenise one dataset, or read its tokenised splits from the cache.
 
@@ -296,6 +352,7 @@ def load_dataset(
             rather than a cached report that lists fewer, and writes no cache entry).
         require_examples: raise if a split is left without any example (``moemix data validate`` reports it
             instead).
+        max_record_chars: the characters of text a record may hold; a longer record is invalid.
 
     Returns:
         The train and dev splits and the report of what was found.
@@ -304,7 +361,7 @@ def load_dataset(
         DataError: for unreadable data, an invalid record when strict (naming its place and field), or a split
             left without any usable example.
     """
-    read_key = _read_key(ds, dev, seed)
+    read_key = _read_key(ds, dev, seed, max_record_chars)
     tokenizer_key = tokenizer_key or tokenizer_fingerprint(tokenizer)
     tokens_key = {"tokenizer": tokenizer_key, "max_length": max_length}
     if ds.truncation != "drop":  # only when set, so that the entries of other configs keep their keys
@@ -317,6 +374,8 @@ def load_dataset(
         report = DatasetReport.from_dict(meta["report"])
         if not all_problems or (report.train.lists_all and report.dev.lists_all):
             report.name, report.from_cache = ds.name, True
+            dev_from = _dev_source(ds, dev)
+            report.relocate(resolve_sources(ds.path), dev_from[1] if dev_from else report.dev_sources)
             if strict:
                 _raise_first(report)
             if require_examples:
@@ -328,7 +387,8 @@ def load_dataset(
                 out[which].truncated_away = getattr(report, which).truncated_away
             return LoadedDataset(out["train"], out["dev"], report)
 
-    read = _read_memo(ds, dev, seed, cache_key(read_key), keep=False, listed=None if all_problems else MAX_LISTED)
+    listed = None if all_problems else MAX_LISTED
+    read = _read_memo(ds, dev, seed, cache_key(read_key), keep=False, listed=listed, max_chars=max_record_chars)
     report = read.report
     specials = special_token_texts(tokenizer)
     for which in SPLITS:
@@ -391,6 +451,7 @@ def load_data(
             tokenizer_key=tokenizer_key,
             all_problems=all_problems,
             require_examples=require_examples,
+            max_record_chars=config.data.max_record_chars,
         ))
     if warn:
         log_summary([item.report for item in loaded])

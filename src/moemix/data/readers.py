@@ -142,24 +142,41 @@ def _open_text(path: str) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
+def not_utf8(path: str) -> DataError:
+    """The error for a file that does not decode as UTF-8, naming the line and column of its first bad byte.
+
+    A text-mode reader decodes blocks ahead of the line it yields, so its error cannot tell the line; the
+    file is read again as bytes, line by line (a UTF-8 sequence never spans a newline byte).
+    """
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return DataError(
+                    f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                    "save the file as UTF-8"
+                )
+    return DataError(f"{path}: not UTF-8 text; save the file as UTF-8")  # an incomplete sequence at the end
+
+
 def _read_text(path: str) -> str:
     try:
         with _open_text(path) as fh:
             return fh.read()
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{path}: cannot read ({err})") from None
 
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
-    lineno = 0
     try:
         with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, start=1):
-                yield lineno, line
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}:{lineno + 1}: not UTF-8 text (byte {err.start} of the decoded block)") from None
+            yield from enumerate(fh, start=1)
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except (OSError, EOFError) as err:
         raise DataError(f"{path}: cannot read ({err})") from None
 
@@ -235,8 +252,8 @@ def _delimited_rows(path: str, delimiter: str, fields: Sequence[str] | None) -> 
                     yield Row(place, None, f"expected {len(names)} {what} columns ({', '.join(names)}), got {len(cells)}")
                     continue
                 yield Row(place, dict(zip(names, cells)))
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start} of a decoded block)") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
 
 
 def _parquet_rows(path: str) -> Iterator[Row]:
@@ -284,16 +301,26 @@ def parse_hf_id(source: str) -> tuple[str, str | None, str]:
 def load_hf(source: str):
     """The ``datasets.Dataset`` of an ``hf:`` id, through ``datasets.load_dataset`` (local cache or hub).
 
+    When the Hub cannot be reached, only the local cache is read (:func:`moemix.hub.offline_unless_reachable`).
+
     Raises:
         DataError: if ``datasets`` cannot load it (naming the id and the library's reason).
     """
     import datasets
 
+    from moemix.hub import offline_unless_reachable
+
     name, subset, split = parse_hf_id(source)
-    try:
-        ds = datasets.load_dataset(name, subset, split=split)
-    except Exception as err:  # noqa: BLE001 - the library raises many types; the user needs the reason, once
-        raise DataError(f"{source}: datasets.load_dataset cannot load it ({str(err).splitlines()[0]})") from None
+    with offline_unless_reachable() as unreachable:
+        try:
+            ds = datasets.load_dataset(name, subset, split=split)
+        except Exception as err:  # noqa: BLE001 - the library raises many types; the user needs the reason, once
+            if unreachable:
+                raise DataError(
+                    f"{source}: not in the local Hugging Face cache, and {unreachable}; download it where the Hub "
+                    "can be reached, or give a local file"
+                ) from None
+            raise DataError(f"{source}: datasets.load_dataset cannot load it ({str(err).splitlines()[0]})") from None
     if not isinstance(ds, datasets.Dataset):
         raise DataError(f"{source}: expected one split, got {type(ds).__name__}; add @split")
     return ds

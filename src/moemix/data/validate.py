@@ -149,6 +149,25 @@ class DatasetReport:
     def fatal_problems(self) -> int:
         return self.train.invalid + self.dev.invalid
 
+    def relocate(self, sources: list[str], dev_sources: list[str]) -> None:
+        """Name the files as they are named now in every problem's place and message.
+
+        A report read from the cache (or kept from an earlier read) was made from files of the same content,
+        in the same order (the keys hash content), perhaps at another path: a message must point at the file
+        the user gave.
+        """
+        moves = [(old, new) for old, new in zip(self.sources, sources) if old != new]
+        if len(self.dev_sources) == len(dev_sources):
+            moves += [(old, new) for old, new in zip(self.dev_sources, dev_sources) if old != new]
+        for split in (self.train, self.dev):
+            for problem in split.problems:
+                for old, new in moves:
+                    if problem.place.startswith(old) and problem.place[len(old) : len(old) + 1] in (":", "["):
+                        problem.place = new + problem.place[len(old) :]
+                        problem.message = new + problem.message[len(old) :] if problem.message.startswith(old) else problem.message
+                        break
+        self.sources, self.dev_sources = list(sources), list(dev_sources)
+
     def first_fatal(self) -> Problem | None:
         """The first fatal problem listed, train split first."""
         return next((p for s in (self.train, self.dev) for p in s.problems if p.fatal), None)

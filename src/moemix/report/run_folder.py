@@ -7,14 +7,13 @@ or one trained through a user's own Trainer (no config file), can be plotted too
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from moemix.errors import MoemixError
-from moemix.files import read_jsonl
+from moemix.report.mixture_log import parse_json, read_mixture_log
 
 RUN_CONFIG = "run_config.yaml"  # the name train/run.py writes the resolved config under
 
@@ -61,11 +60,11 @@ def read_run(run_dir: str | Path) -> RunFolder:
     log = run_dir / "mixture.jsonl"
     if not log.is_file():
         raise MoemixError(f"{run_dir}: not a moemix run folder (no mixture.jsonl)")
-    records = read_jsonl(log)
-    if not records:
-        raise MoemixError(f"{log}: holds no mixture update yet")
+    _, records = read_mixture_log(log)
     metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    metrics = parse_json(metrics_path.read_text(encoding="utf-8", errors="replace"), str(metrics_path)) if metrics_path.is_file() else {}
+    if not isinstance(metrics, dict):
+        raise MoemixError(f"{metrics_path}: expected a JSON object")
     config_path = run_dir / RUN_CONFIG
     config: dict = {}
     if config_path.is_file():

@@ -86,9 +86,47 @@ def resolve_resume(value: Any, output_dir: str | Path) -> Path | None:
     return path
 
 
+_STATE_KEYS = ("step", "fingerprint", "names", "sampler", "history")
+"""What every moemix state file holds (the rest depends on the policy and the signals)."""
+
+
 def load_state(checkpoint: Path) -> dict[str, Any]:
-    """Read a checkpoint's moemix state."""
-    return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+    """Read a checkpoint's moemix state.
+
+    Raises:
+        MoemixError: For a state file that is not JSON or lacks what a state holds (edited or damaged by hand:
+            moemix writes it atomically).
+    """
+    path = checkpoint / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MoemixError(f"{path}: not a moemix state file (not valid JSON: {err})") from None
+    missing = [key for key in _STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise MoemixError(f"{path}: not a moemix state file (no {', '.join(missing)})")
+    return state
+
+
+def check_unchanged(checkpoint: Path, state: dict[str, Any], current: dict[str, Any], allow_change: bool) -> list[str]:
+    """The changes of the mixture since a checkpoint; an error when there are any and they are not allowed.
+
+    Args:
+        checkpoint: The checkpoint folder, for the message.
+        state: Its state (:func:`load_state`).
+        current: :func:`fingerprint` of the config resuming it.
+        allow_change: The config's ``allow_mixture_change``.
+
+    Raises:
+        MoemixError: If the mixture changed and ``allow_change`` is false.
+    """
+    changed = changes(state["fingerprint"], current)
+    if changed and not allow_change:
+        raise MoemixError(
+            f"{checkpoint}: the mixture changed since this checkpoint ({'; '.join(changed)}); "
+            "pass --allow_mixture_change to resume anyway"
+        )
+    return changed
 
 
 def truncate_log(path: Path, last_step: int) -> None:

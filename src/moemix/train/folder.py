@@ -4,7 +4,8 @@ The main process takes a lock in the folder (``.moemix.lock``, the ``filelock`` 
 with the process, so a killed run never leaves it stuck) and writes who holds it (``.moemix.lock.json``: pid,
 host, start time) for the message a second run prints. A run that fails before training removes the folders
 it created and nothing that was there before; checkpoint folders a killed run left half written (no
-``moemix_state.json``) are removed when the next run starts.
+``moemix_state.json``) are removed once the next run has passed its checks and starts
+(:meth:`RunFolder.remove_torn_checkpoints`), so a run that fails to start changes nothing in the folder.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class RunFolder:
 
     @classmethod
     def open(cls, output_dir: str | Path, main: bool = True) -> RunFolder:
-        """Create the folder if needed, lock it and remove half-written checkpoints.
+        """Create the folder if needed and lock it.
 
         Args:
             output_dir: The run's output folder.
@@ -78,10 +79,15 @@ class RunFolder:
         write_json_atomic(
             path / HOLDER_FILE, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
         )
-        for checkpoint in incomplete_checkpoints(path):
+        return folder
+
+    def remove_torn_checkpoints(self) -> None:
+        """Remove the checkpoint folders a killed run left half written (main process; once the run starts)."""
+        if self._lock is None:
+            return
+        for checkpoint in incomplete_checkpoints(self.path):
             logger.warning("removing %s: a checkpoint left half written (no moemix state)", checkpoint)
             shutil.rmtree(checkpoint)
-        return folder
 
     def holder(self) -> str:
         """Who holds the folder's lock, in words (read from the holder file)."""

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from moemix.config import Config
+from moemix.config import Config, where_set
 from moemix.data.load import load_data, training_texts
 from moemix.data.mixture import MixtureCollator, fixed_batches
+from moemix.errors import ConfigError
 from moemix.files import append_jsonl, write_json_atomic
 from moemix.mixing import normalise_loads, pairwise_l2
-from moemix.models import build_tokenizer, load_model
+from moemix.models import build_tokenizer, check_model_source, load_model
 from moemix.report.plots import plot_distances, plot_loads
 from moemix.train.callback import probe_loads
 
@@ -19,7 +20,9 @@ from moemix.train.callback import probe_loads
 def inspect_model(config: Config, out: str | Path) -> list[Path]:
     """Probe every dataset's dev batches once and draw loads.png and distances.png; returns the files."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"inspect --out {out}: is a file, not a folder; choose another --out")
+    check_model_source(config.model, lambda path: where_set(config, path))
     tokenizer = build_tokenizer(config.model, lambda: training_texts(config))
     data = load_data(config, tokenizer)
     model = load_model(config.model, tokenizer)
@@ -35,6 +38,7 @@ def inspect_model(config: Config, out: str | Path) -> list[Path]:
         "loads": {n: row.tolist() for n, row in zip(names, probs)},
         "distances": pairwise_l2(probs).tolist(),
     }
+    out.mkdir(parents=True, exist_ok=True)  # only now: a bad input above leaves no empty folder behind
     write_json_atomic(out / "loads.json", record | {"counts": {n: row.tolist() for n, row in zip(names, np.asarray(counts))}})
     plot_loads([record], out / "loads.png")
     plot_distances([record], out / "distances.png")

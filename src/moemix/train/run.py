@@ -16,7 +16,7 @@ from pathlib import Path
 import transformers
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments
 
-from moemix.config import Config, dump_config
+from moemix.config import Config, dump_config, where_set
 from moemix.data.feed import MixtureFeed, TicketDataset, collate_tickets
 from moemix.data.load import TokenizedSplit, load_data, training_texts
 from moemix.data.mixture import MixtureCollator, MixtureDataset, fixed_batches
@@ -24,12 +24,19 @@ from moemix.data.packing import PackingCollator
 from moemix.data.sampler import MixtureSampler
 from moemix.files import write_text_atomic
 from moemix.mixing import MixingPolicy
-from moemix.models import build_tokenizer, load_model
+from moemix.models import build_tokenizer, check_model_source, load_model
 from moemix.models.prefix import FrozenPrefix
 from moemix.train.arguments import TRAINING_DEFAULTS, training_arguments
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
-from moemix.train.checkpoint import CheckpointCallback, fingerprint, resolve_resume, restart_log
+from moemix.train.checkpoint import (
+    CheckpointCallback,
+    check_unchanged,
+    fingerprint,
+    load_state,
+    resolve_resume,
+    restart_log,
+)
 from moemix.train.folder import RunFolder
 from moemix.train.freeze import freeze_routers
 from moemix.train.launch import check_distributed, check_launch, join_deepspeed
@@ -66,6 +73,8 @@ def prepare_run(config: Config) -> PreparedRun:
     folder = RunFolder.open(config.output_dir, main=args.process_index == 0)
     try:
         resume = resolve_resume(config.training.get("resume_from_checkpoint"), folder.path)
+        if resume is not None:  # a changed mixture or a damaged state stops here, before anything loads
+            check_unchanged(resume, load_state(resume), fingerprint(config), config.allow_mixture_change)
         data = _setup_data(config)
         model = _setup_model(config, data.tokenizer)
         policy = build_policy(config, data.names, data.train, data.tokenizer, args.max_steps)
@@ -77,6 +86,7 @@ def prepare_run(config: Config) -> PreparedRun:
         if resume is not None:
             resumed_step = mixture.restore(resume, allow_change=config.allow_mixture_change)["step"]
         _start_logs(config, args, folder.path, resume, resumed_step)
+        folder.remove_torn_checkpoints()
     except BaseException:
         folder.abandon()
         raise
@@ -95,11 +105,13 @@ def run_training(config: Config) -> RunResult:
 
 
 def _setup_args(config: Config) -> TrainingArguments:
-    """``TrainingArguments``, and a launch that trains one model: checked before anything loads."""
+    """``TrainingArguments``, a launch that trains one model and a model that exists: checked before anything
+    loads."""
     check_launch(config.training)
     args = training_arguments(config)
     check_distributed(args)
     join_deepspeed(args)
+    check_model_source(config.model, lambda path: where_set(config, path))
     return args
 
 

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from moemix.data.sampler import MixtureSampler
-from moemix.errors import MoemixError
 from moemix.mixing import from_state
 from moemix.train.budget import TokenTotals
 from moemix.train.callback import MixingCallback
-from moemix.train.checkpoint import changes, load_state
+from moemix.train.checkpoint import check_unchanged, load_state
 from moemix.train.online import OnlineExpertCounts
 from moemix.train.trainer import MixtureTraining
 
@@ -95,12 +94,7 @@ class MixtureState:
         Raises:
             MoemixError: If the mixture changed and ``allow_change`` is false.
         """
-        changed = changes(state["fingerprint"], self.fingerprint)
-        if changed and not allow_change:
-            raise MoemixError(
-                f"{source}: the mixture changed since this checkpoint ({'; '.join(changed)}); "
-                "pass --allow_mixture_change to resume anyway"
-            )
+        changed = check_unchanged(source, state, self.fingerprint, allow_change)
         same_names = state["names"] == self.names
         if same_names and state["sampler"]["sizes"] == self.sampler.sizes:
             self.sampler.load_state_dict(dict(state["sampler"], seed=self.sampler.seed))

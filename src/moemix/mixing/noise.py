@@ -91,11 +91,14 @@ class RoutingNoise:
         return {
             "snr": number(self.snr),
             "separation": number(self.separation),
-            "scores": [round(float(x), 6) for x in self.scores],
-            "score_se": [round(float(x), 6) for x in self.score_se],
+            # in full: a replay of the noise-aware update reads them and must give the run's weights exactly
+            "scores": [float(x) for x in self.scores],
+            "score_se": [float(x) for x in self.score_se],
             "load_noise": [round(float(x), 6) for x in self.load_noise],
             "units": [int(u) for u in self.units],
             "max_distance": round(float(self.max_distance), 6),
+            "within_noise": self.within_noise,
+            "indistinguishable": self.indistinguishable,
             "distance": self.distance,
             "criterion": self.criterion,
         }

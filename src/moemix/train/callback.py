@@ -118,6 +118,9 @@ def _probe(
 class MixingCallback(TrainerCallback):
     """Every ``interval`` optimizer steps: probe, update the weights, hand them to the sampler, log a line.
 
+    Each update also estimates the sampling noise of its loads (:mod:`moemix.train.update_noise`), logs it
+    under ``noise`` and warns, on the main process, when the weights moved on noise.
+
     Args:
         names: dataset names, in sampler order.
         policy: the mixing policy.
@@ -126,13 +129,14 @@ class MixingCallback(TrainerCallback):
         interval: optimizer steps between updates.
         log_path: ``RUN/mixture.jsonl``; one line per update, written by the main process only.
         layer: which MoE layers' routing to read (``last``, ``all``, an index or a list of indices).
-        source: where the counts come from: an object whose ``read(model)`` returns the window's (n, N) counts
-            (:class:`moemix.train.online.OnlineExpertCounts`); None probes ``probe_batches``.
+        source: where the counts come from: an object whose ``read_units(model)`` returns the window's
+            (n, units, N) counts (:class:`moemix.train.online.OnlineExpertCounts`; one with only ``read(model)``,
+            (n, N), gives no noise estimate); None probes ``probe_batches``, counting each example apart.
         load_ema: weight of the previous loads when smoothing them across updates; None: no smoothing.
         router_module: router path pattern for models whose routers moemix does not find by itself.
         count_prompt_tokens: probe: count prompt tokens too (False: only tokens that carry a loss).
         bounds: ``(floor, ceiling)`` every weight is kept within after an update.
-        collapse_warning: warn when one weight exceeds this.
+        collapse_warning: warn when one weight exceeds this (the config's default, 0.8, is this default).
         window_loss: per-dataset training loss of the window (:class:`moemix.train.window_loss.WindowLoss`),
             for policies that read it; the trainer that fills it gets the same object.
         scalars: where each update's weights and distances wait for the Trainer's next log

@@ -67,3 +67,11 @@ model: {tiny: mixtral, tokenizer: builtin}
     mixing = load_config(text=text, overrides=list(strategy.overrides)).mixing
     assert mixing.policy == "dynamic" and mixing.noise_aware is True and mixing.noise_z == 1.0
     assert load_config(text=text).mixing.noise_aware is False  # the paper's update unless asked
+
+
+def test_the_report_header_names_the_variant_and_leaves_the_paper_plain():
+    from moemix.report.header import describe_policy
+
+    paper = {"policy": "dynamic", "eta": 10.0, "c": 0.05, "noise_aware": False, "noise_z": 1.0, "interval": 20}
+    assert "noise" not in describe_policy(paper)
+    assert "noise-aware, z 2" in describe_policy(paper | {"noise_aware": True, "noise_z": 2.0})

@@ -13,7 +13,9 @@ from moemix.logs import quiet_libraries, verbose_logging
 
 # The settings `moemix upcycle` and `moemix replay` take as flags, each defined in the config's dataclasses.
 UPCYCLE_FLAGS = ("experts", "top_k", "layers", "mode", "seed", "router_std")
-REPLAY_FLAGS = ("policy", "eta", "c", "distance", "criterion", "odm_alpha", "reference", "floor", "ceiling")
+REPLAY_FLAGS = (
+    "policy", "eta", "c", "distance", "criterion", "noise_aware", "noise_z", "odm_alpha", "reference", "floor", "ceiling",
+)
 
 DEMO_CONFIG = "demo.yaml"
 DEMO_TINY_CONFIG = "demo_tiny.yaml"

@@ -67,6 +67,15 @@ class MixingConfig:
     """Distance between two datasets' loads in ``dynamic`` / ``embedding``: ``l2`` (the paper), ``cosine``, ``js``."""
     criterion: str = setting("mean", OneOf(CRITERIA))
     """How a dataset's distances to the others become its score: ``mean`` (the paper), ``min`` or ``max``."""
+    noise_aware: bool = False
+    """``dynamic`` policy: the noise-aware update. At each update the sampling noise of every dataset's score
+    D_i is estimated by a bootstrap over the measured units (probe examples, or groups of training sequences
+    online), and each score's deviation from the mean is pulled towards 0 by ``noise_z`` standard errors before
+    the paper's softmax: the weights move only as far as the routing signal stands above its noise. Default
+    off: the paper's update."""
+    noise_z: float = setting(1.0, Range(low=0.0))
+    """With ``noise_aware``: how many standard errors of each score count as noise (>= 0; 0 is the paper's
+    update)."""
     datasize_by: str = setting("examples", OneOf(DATASIZE_BY))
     """``datasize`` policy: weights proportional to ``examples`` or ``tokens`` of each training split."""
     weights_file: str | None = None
@@ -82,8 +91,8 @@ class MixingConfig:
     """Lowest weight any dataset may get (applied after every update, to every policy)."""
     ceiling: float = setting(1.0, Range(low=0.0, high=1.0))
     """Highest weight any dataset may get (applied after every update, to every policy)."""
-    collapse_warning: float = setting(0.9, Range(low=0.0, high=1.0, low_open=True))
-    """Warn when one dataset's weight passes this share."""
+    collapse_warning: float = setting(0.8, Range(low=0.0, high=1.0, low_open=True))
+    """Warn when one dataset's weight passes this share after an update (e.g. 0.86 onto one dataset warns)."""
 
     def check(self, where: Where, prefix: str) -> None:
         """Rules across the section's fields (those that need the dataset names are in ``Config.check``)."""

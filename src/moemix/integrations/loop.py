@@ -22,6 +22,7 @@ from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import restart_log
 from moemix.train.distributed import rank_and_world
 from moemix.train.online import OnlineExpertCounts, check_routing
+from moemix.train.update_noise import online_units
 from moemix.train.policies import mixing_policy
 from moemix.train.state import MixtureState
 
@@ -110,7 +111,8 @@ class MixtureLoop:
         self.online = None
         if settings.source == "online":
             self.online = OnlineExpertCounts(
-                model, len(self.names), settings.layers, settings.router_module, settings.count_prompt_tokens
+                model, len(self.names), settings.layers, settings.router_module, settings.count_prompt_tokens,
+                units=online_units(len(self.names), policy),
             )
         batches = [[] for _ in self.names]
         if settings.source == "probe" or "dev_loss" in policy.needs:

@@ -33,6 +33,7 @@ from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import CheckpointCallback, resolve_resume, restart_log
 from moemix.train.freeze import freeze_routers
 from moemix.train.online import OnlineExpertCounts, check_routing
+from moemix.train.update_noise import online_units
 from moemix.train.policies import mixing_policy
 from moemix.train.scalars import PendingScalars
 from moemix.train.state import MixtureState
@@ -103,7 +104,9 @@ class TrainerMixture:
             freeze_routers(model, mixing.router_module)
         self.online = None
         if mixing.source == "online":
-            self.online = OnlineExpertCounts(model, n, mixing.layers, mixing.router_module, mixing.count_prompt_tokens)
+            self.online = OnlineExpertCounts(
+                model, n, mixing.layers, mixing.router_module, mixing.count_prompt_tokens, units=online_units(n, policy)
+            )
         batches = [[] for _ in names]
         if mixing.source == "probe" or "dev_loss" in policy.needs:
             if probe is None:

@@ -20,6 +20,7 @@ import numpy as np
 from moemix.errors import MixingError
 from moemix.mixing.distances import summarise_distances
 from moemix.mixing.dynamic import check_weights, exponentiated_update, normalise_loads
+from moemix.mixing.noise import shrink_scores
 from moemix.mixing.signals import Signals
 
 
@@ -28,7 +29,8 @@ class MixingPolicy(Protocol):
 
     name: str
     needs: ClassVar[frozenset[str]]
-    """Signals the policy reads: a subset of {"loads", "dev_loss", "train_loss"}."""
+    """Signals the policy reads: a subset of {"loads", "dev_loss", "train_loss", "noise"} (an instance may read
+    more than its class, e.g. the noise-aware dynamic update)."""
 
     def initial_weights(self, n: int) -> np.ndarray:
         """Sampling weights before the first update, shape (n,), summing to 1."""
@@ -174,12 +176,19 @@ class DynamicPolicy(_Stateless):
 
     ``distance`` (l2, cosine, js) between normalised gate loads and ``criterion`` (mean, min, max) summarising
     a dataset's distance to the others; l2 + mean is the paper's :func:`dynamic_update`.
+
+    With ``noise_aware`` (off in the paper), each score's deviation from the mean score is first pulled
+    towards 0 by ``noise_z`` of its standard errors (:func:`moemix.mixing.noise.shrink_scores`, the standard
+    errors from the update's ``noise`` signal): the weights move only as far as the routing signal stands
+    above its sampling noise.
     """
 
     eta: float
     c: float
     distance: str
     criterion: str
+    noise_aware: bool
+    noise_z: float
     weights: list[float] | None = None
     name: str = field(default="dynamic", init=False)
     needs: ClassVar[frozenset[str]] = frozenset({"loads"})
@@ -187,6 +196,8 @@ class DynamicPolicy(_Stateless):
     def __post_init__(self) -> None:
         if self.weights is not None:
             check_weights(self.weights, what="mixing.weights")
+        if self.noise_aware:
+            self.needs = frozenset({"loads", "noise"})  # this instance reads the noise too
 
     def initial_weights(self, n: int) -> np.ndarray:
         if self.weights is None:
@@ -196,7 +207,23 @@ class DynamicPolicy(_Stateless):
     def update(self, weights: np.ndarray, signals: Signals) -> np.ndarray:
         probs = normalise_loads(signals.require("loads", self.name))
         w = check_weights(weights, n=probs.shape[0])
-        return exponentiated_update(w, summarise_distances(probs, self.distance, self.criterion), self.eta, self.c)
+        scores = summarise_distances(probs, self.distance, self.criterion)
+        if self.noise_aware:
+            noise = signals.noise
+            if noise is None:
+                raise MixingError(
+                    "policy dynamic with mixing.noise_aware: needs the noise of the gate loads, which this update "
+                    "did not estimate"
+                )
+            if noise.score_se.shape != scores.shape:
+                raise MixingError(f"noise-aware update: noise of {noise.score_se.size} datasets for {scores.size}")
+            if (noise.distance, noise.criterion) != (self.distance, self.criterion):
+                raise MixingError(
+                    f"noise-aware update: the noise is of {noise.distance}/{noise.criterion} scores, the update's are "
+                    f"{self.distance}/{self.criterion}; use the distance and criterion the noise was estimated for"
+                )
+            scores = shrink_scores(scores, noise.score_se, self.noise_z)
+        return exponentiated_update(w, scores, self.eta, self.c)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moemix.errors import MixingError
+from moemix.mixing.noise import RoutingNoise
 
 
 @dataclass
@@ -18,12 +19,15 @@ class Signals:
         loads: (n, N) expert counts per dataset (gate loads), or None.
         dev_loss: (n,) mean dev loss per dataset, or None.
         train_loss: (n,) mean training loss per dataset over the window (nan where a dataset was not drawn).
+        noise: the sampling noise of the gate loads and their scores (:func:`moemix.mixing.noise.routing_noise`),
+            or None where it was not estimated.
     """
 
     step: int
     loads: np.ndarray | None = None
     dev_loss: np.ndarray | None = None
     train_loss: np.ndarray | None = None
+    noise: RoutingNoise | None = None
 
     def require(self, name: str, policy: str) -> np.ndarray:
         """The named signal; a policy asking for one the trainer did not measure is a bug, said plainly."""

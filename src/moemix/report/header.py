@@ -77,6 +77,8 @@ def describe_policy(mixing: dict) -> str:
         knobs.append(f"{key} {_number(value)}")
     if mixing.get("count_prompt_tokens") is False and name == "dynamic":
         knobs.append("loads of assistant tokens only")
+    if mixing.get("noise_aware") and name == "dynamic":
+        knobs.append(f"noise-aware, z {_number(mixing.get('noise_z', 1.0))}")
     if mixing.get("floor"):
         knobs.append(f"floor {_number(mixing['floor'])}")
     if mixing.get("ceiling") not in (None, 1, 1.0):

@@ -21,6 +21,10 @@ _CAPTIONS = {
     "update.",
     "distances.png": "Distances between the datasets' gate loads at the last update: the larger a row, the more "
     "a dataset routes unlike the others, and the more weight the dynamic update gives it.",
+    "noise.png": "How far each update's routing signal stood above its sampling noise (a bootstrap over the probe "
+    "examples or the groups of training sequences). Top: the signal-to-noise ratio; below 1 (orange) another "
+    "sample of the same data could have moved the weights another way. Below: each dataset's score minus the mean "
+    "score, what moves its weight, with a band of one standard error either side.",
     "realised.png": "Share of draws each dataset received, against the time-averaged target weight.",
     "dev_loss.png": "Dev loss per dataset at the start (hollow) and the end (filled) of training, on the "
     "evaluation batches; beside each row: start → end (change).",

@@ -1,4 +1,4 @@
-"""PNG plots of a run: weight trajectories, gate loads, distances, realised mixture, dev loss.
+"""PNG plots of a run: weight trajectories, gate loads, distances, signal noise, realised mixture, dev loss.
 
 Everything is read from the run folder (``mixture.jsonl``, ``metrics.json``), so plots can be redrawn for any
 finished or running run, and compared across runs, without the model. Each ``*_figure`` function returns the
@@ -15,6 +15,7 @@ from matplotlib.lines import Line2D
 
 from moemix.report.dev_loss_plot import dev_loss_figure
 from moemix.report.heatmaps import distances_figure, loads_figure
+from moemix.report.noise_plot import noise_figure
 from moemix.report.replay import initial_weights, time_averaged_weights
 from moemix.report.run_folder import RunFolder, read_run
 from moemix.report.styles import (
@@ -22,7 +23,7 @@ from moemix.report.styles import (
     text_inches, tick_fontsize,
 )
 
-PLOTS = ("weights.png", "loads.png", "distances.png", "realised.png", "dev_loss.png")
+PLOTS = ("weights.png", "loads.png", "distances.png", "noise.png", "realised.png", "dev_loss.png")
 
 
 def weight_trajectories(run: RunFolder) -> tuple[list[int], np.ndarray]:
@@ -179,6 +180,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
         "weights.png": weights_figure(run),
         "loads.png": loads_figure(run),
         "distances.png": distances_figure(run),
+        "noise.png": noise_figure(run),
         "realised.png": realised_figure(run),
         "dev_loss.png": dev_loss_figure(run),
     }

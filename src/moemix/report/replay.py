@@ -13,6 +13,7 @@ import numpy as np
 
 from moemix.errors import MoemixError
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, from_state
+from moemix.mixing.noise import RoutingNoise
 from moemix.report.mixture_log import read_mixture_log
 
 
@@ -44,9 +45,10 @@ def replay(
 ) -> list[dict]:
     """Apply a policy to each logged update's signals in turn, as the run's callback did.
 
-    Any policy that reads logged signals replays: gate loads (``dynamic``), dev losses (``refloss``), training
-    losses (``odm``). Updates the run skipped (a dataset without a load yet) leave the weights unchanged, and
-    the floor and ceiling bound every update, as in training.
+    Any policy that reads logged signals replays: gate loads (``dynamic``, with their logged noise for the
+    noise-aware update), dev losses (``refloss``), training losses (``odm``). Updates the run skipped (a
+    dataset without a load yet) and, for a policy that reads the noise, updates that logged none leave the
+    weights unchanged, as in training; the floor and ceiling bound every update.
 
     Args:
         log: a ``mixture.jsonl`` file or the run folder holding it.
@@ -63,18 +65,20 @@ def replay(
     records = _records(Path(log))
     names = list(records[0]["weights"])
     policy = from_state(policy) if isinstance(policy, dict) else policy
-    unlogged = sorted(s for s in policy.needs if not any(s in r for r in records))
+    unlogged = sorted(s for s in policy.needs if not any(r.get(s) is not None for r in records))
     if unlogged:
         raise MoemixError(f"{log}: logs no {unlogged[0]} signal, which policy {policy.name} reads; replay another policy")
     weights = np.asarray(initial, dtype=np.float64) if initial is not None else policy.initial_weights(len(names))
     out = []
     for record in records:
-        if not record.get("skipped"):
+        noise = record.get("noise")
+        if not record.get("skipped") and (noise is not None or "noise" not in policy.needs):
             signals = Signals(
                 step=record["step"],
                 loads=np.array([record["loads"][n] for n in names]) if "loads" in record else None,
                 dev_loss=_by_name(record.get("dev_loss"), names),
                 train_loss=_by_name(record.get("train_loss"), names),
+                noise=None if noise is None else RoutingNoise.from_record(noise),
             )
             weights = apply_bounds(policy.update(weights, signals), *bounds)
         out.append(

@@ -309,12 +309,15 @@ def _in_eval(model: nn.Module) -> Iterator[None]:
             module.training = training
 
 
-def rows_of(batch: Mapping[str, torch.Tensor], group: int, count_mask: torch.Tensor | None = None) -> GroupedRows:
-    """A probe batch as :class:`GroupedRows` whose counted tokens all belong to ``group``.
+def rows_of(
+    batch: Mapping[str, torch.Tensor], group: int | torch.Tensor, count_mask: torch.Tensor | None = None
+) -> GroupedRows:
+    """A probe batch as :class:`GroupedRows` whose counted tokens belong to ``group``.
 
     Args:
         batch: ``input_ids`` and ``attention_mask`` (right-padded), on the CPU.
-        group: The group (dataset) of every counted token.
+        group: The group (dataset) of every counted token, or a ``[B]`` tensor: the group of each row's tokens
+            (one group per example, to count each example apart).
         count_mask: ``[B, S]``, nonzero where a token counts; default the attention mask.
 
     Returns:
@@ -322,5 +325,6 @@ def rows_of(batch: Mapping[str, torch.Tensor], group: int, count_mask: torch.Ten
     """
     mask = batch["attention_mask"]
     counted = mask if count_mask is None else count_mask
-    groups = torch.full(mask.shape, group, dtype=torch.long).masked_fill(counted.cpu() == 0, -1)
+    per_row = torch.as_tensor(group, dtype=torch.long).reshape(-1, 1)
+    groups = per_row.expand(mask.shape).clone().masked_fill(counted.cpu() == 0, -1)
     return GroupedRows(batch["input_ids"].cpu(), mask.cpu(), groups)

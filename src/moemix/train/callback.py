@@ -24,6 +24,7 @@ from moemix.routing.probe import grouped_counts, rows_of
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.files import append_jsonl
 from moemix.train.loads import WindowLoads
+from moemix.train.update_noise import estimates_noise, update_noise, warn_about_noise
 from moemix.train.scalars import PendingScalars
 
 
@@ -45,34 +46,80 @@ def probe_loads(
     In a multi-process run each rank probes every W-th batch and the counts are summed over ranks: the
     result equals a single process's, at 1/W of the cost.
     """
+    return _probe(model, probe_batches, layer, router_module, count_prompt_tokens, per_example=False)[0]
+
+
+@torch.no_grad()
+def probe_units(
+    model: torch.nn.Module,
+    probe_batches: Sequence[list],
+    layer: LayerSpec = "last",
+    router_module: str | None = None,
+    count_prompt_tokens: bool = True,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`probe_loads` counted per example as well: the same forwards, one count row per probe example.
+
+    Returns:
+        ``(counts, units)``: the ``(n, N)`` counts per dataset, equal to :func:`probe_loads`'s, and per dataset
+        the ``(examples, N)`` counts of each of its probe examples (the units of the noise estimate).
+    """
+    return _probe(model, probe_batches, layer, router_module, count_prompt_tokens, per_example=True)
+
+
+def _probe(
+    model: torch.nn.Module,
+    probe_batches: Sequence[list],
+    layer: LayerSpec,
+    router_module: str | None,
+    count_prompt_tokens: bool,
+    per_example: bool,
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
     rank, world = rank_and_world()
     # Every dataset's probe rows go into as few forwards as possible, each stopped right after the last read
     # MoE layer (moemix.routing.probe); with a frozen-prefix cache the frozen layers are replayed, not run.
     prefix = next((p for p in map(prefix_of, probe_batches) if p is not None), None)
     rows = []
-    for group, batches in enumerate(probe_batches):
-        for batch in list(batches)[rank::world]:
+    owners: list[int] = []  # per example: its dataset (groups are examples when counting per example)
+    for dataset, batches in enumerate(probe_batches):
+        for index, batch in enumerate(batches):
+            size = int(batch["input_ids"].shape[0])
+            group = torch.arange(len(owners), len(owners) + size) if per_example else dataset
+            if per_example:
+                owners += [dataset] * size  # every rank numbers every example, so the sums over ranks agree
+            if index % world != rank:
+                continue
             counted = None
             if not count_prompt_tokens:
                 counted = batch["attention_mask"] * (batch["labels"] != IGNORE_INDEX)
             rows.append(rows_of(batch, group, counted))
+    groups = len(owners) if per_example else len(probe_batches)
     if not rows:  # a rank (or a run) without probe batches counts zeros, as wide as the others' counts
         width = sum(moe.num_experts for moe in select_moe_layers(model, layer, router_module))
-        return all_reduce_sum(np.zeros((len(probe_batches), width), dtype=np.int64))
-    forward = None
-    if prefix is not None and prefix.active:
-        try:
-            read = select_moe_layers(model, layer, router_module)
-        except RoutingError:
-            read = []  # read through output_router_logits: the whole model runs, replay still applies
-        if not any(prefix.skips(moe.block) for moe in read):
-            forward = functools.partial(prefix.run, kind="probe")
-    counts = grouped_counts(model, rows, len(probe_batches), layer, router_module, forward=forward)
-    return all_reduce_sum(counts.cpu().numpy().astype(np.int64))
+        counts = all_reduce_sum(np.zeros((groups, width), dtype=np.int64))
+    else:
+        forward = None
+        if prefix is not None and prefix.active:
+            try:
+                read = select_moe_layers(model, layer, router_module)
+            except RoutingError:
+                read = []  # read through output_router_logits: the whole model runs, replay still applies
+            if not any(prefix.skips(moe.block) for moe in read):
+                forward = functools.partial(prefix.run, kind="probe")
+        counts = grouped_counts(model, rows, groups, layer, router_module, forward=forward)
+        counts = all_reduce_sum(counts.cpu().numpy().astype(np.int64))
+    if not per_example:
+        return counts, None
+    owner = np.asarray(owners, dtype=np.int64)
+    totals = np.zeros((len(probe_batches), counts.shape[1]), dtype=np.int64)
+    np.add.at(totals, owner, counts)
+    return totals, [counts[owner == i] for i in range(len(probe_batches))]
 
 
 class MixingCallback(TrainerCallback):
     """Every ``interval`` optimizer steps: probe, update the weights, hand them to the sampler, log a line.
+
+    Each update also estimates the sampling noise of its loads (:mod:`moemix.train.update_noise`), logs it
+    under ``noise`` and warns, on the main process, when the weights moved on noise.
 
     Args:
         names: dataset names, in sampler order.
@@ -82,13 +129,14 @@ class MixingCallback(TrainerCallback):
         interval: optimizer steps between updates.
         log_path: ``RUN/mixture.jsonl``; one line per update, written by the main process only.
         layer: which MoE layers' routing to read (``last``, ``all``, an index or a list of indices).
-        source: where the counts come from: an object whose ``read(model)`` returns the window's (n, N) counts
-            (:class:`moemix.train.online.OnlineExpertCounts`); None probes ``probe_batches``.
+        source: where the counts come from: an object whose ``read_units(model)`` returns the window's
+            (n, units, N) counts (:class:`moemix.train.online.OnlineExpertCounts`; one with only ``read(model)``,
+            (n, N), gives no noise estimate); None probes ``probe_batches``, counting each example apart.
         load_ema: weight of the previous loads when smoothing them across updates; None: no smoothing.
         router_module: router path pattern for models whose routers moemix does not find by itself.
         count_prompt_tokens: probe: count prompt tokens too (False: only tokens that carry a loss).
         bounds: ``(floor, ceiling)`` every weight is kept within after an update.
-        collapse_warning: warn when one weight exceeds this.
+        collapse_warning: warn when one weight exceeds this (the config's default, 0.8, is this default).
         window_loss: per-dataset training loss of the window (:class:`moemix.train.window_loss.WindowLoss`),
             for policies that read it; the trainer that fills it gets the same object.
         scalars: where each update's weights and distances wait for the Trainer's next log
@@ -110,7 +158,7 @@ class MixingCallback(TrainerCallback):
         router_module: str | None = None,
         count_prompt_tokens: bool = True,
         bounds: tuple[float, float] = (0.0, 1.0),
-        collapse_warning: float = 0.9,
+        collapse_warning: float = 0.8,
         window_loss=None,
         scalars: PendingScalars | None = None,
     ):
@@ -140,20 +188,25 @@ class MixingCallback(TrainerCallback):
 
     def update(self, step: int, model: torch.nn.Module, write: bool = True) -> dict:
         """Probe the model, compute the new weights, apply them and log the update."""
-        if self.source is not None:
-            counts = self.source.read(model)
-        else:
-            counts = probe_loads(
-                model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens
-            )
+        counts, units = self._measure(model)
         # Empty datasets keep their previous load; without one yet the weights stay (both logged).
         loads, carried = self.window(counts, step)
         skipped = loads is None
+        noise = None
+        if not skipped:
+            noise = update_noise(units, loads, self.window.fresh, self.policy, [self.sampler.seed, int(step)])
+            if "noise" in self.policy.needs and noise is None:
+                skipped = True  # the noise-aware update cannot tell signal from noise: the weights stay
+                if write:
+                    logger.warning(
+                        "step %d: no noise estimate (no dataset has two measured units: probe examples or groups "
+                        "of training sequences); the noise-aware update leaves the weights as they are", step,
+                    )
         if skipped:
-            loads = np.asarray(counts, dtype=np.float64)
+            loads = np.asarray(counts, dtype=np.float64) if loads is None else loads
             weights = self.sampler.weights
         else:
-            signals = Signals(step=int(step), loads=loads)
+            signals = Signals(step=int(step), loads=loads, noise=noise)
             if "dev_loss" in self.policy.needs:
                 signals.dev_loss = np.array([dev_loss(model, batches) for batches in self.probe_batches])
             if self.window_loss is not None:
@@ -167,11 +220,13 @@ class MixingCallback(TrainerCallback):
             "weights": {name: float(w) for name, w in zip(self.names, weights)},
             "loads": {name: row.tolist() for name, row in zip(self.names, probs)},
             "distances": pairwise_l2(probs).tolist(),
+            # null: not estimated (no units, more datasets than the estimate is worth, a skipped update)
+            "noise": None if noise is None else noise.to_record(),
         }
         if carried:
             record["carried"] = carried  # datasets without tokens in the window: previous load kept
         if skipped:
-            record["skipped"] = True  # one of them had no previous load: weights unchanged
+            record["skipped"] = True  # a dataset had no previous load, or the noise-aware update no noise
         else:
             if signals.dev_loss is not None:
                 record["dev_loss"] = {n: float(v) for n, v in zip(self.names, signals.dev_loss)}
@@ -183,6 +238,10 @@ class MixingCallback(TrainerCallback):
         self.scalars.update({f"mixture/weight/{n}": w for n, w in record["weights"].items()})
         d = np.asarray(record["distances"])
         self.scalars.update({f"mixture/distance/{n}": float(d[i].mean()) for i, n in enumerate(self.names)})
+        if noise is not None and np.isfinite(noise.snr):
+            self.scalars.update({"mixture/snr": float(noise.snr)})
+        if noise is not None and write:
+            warn_about_noise(noise, step, "noise" in self.policy.needs)
         top = collapsed(weights, self.collapse_warning)
         if top is not None and write:
             logger.warning(
@@ -195,3 +254,17 @@ class MixingCallback(TrainerCallback):
             shown = "  ".join(f"{name}={w:.3f}" for name, w in record["weights"].items())
             tqdm.write(f"[moemix] step {step}: weights {shown}")
         return record
+
+    def _measure(self, model: torch.nn.Module) -> tuple[np.ndarray, list[np.ndarray] | None]:
+        """The window's ``(n, N)`` counts and, where measured, each dataset's counts per unit."""
+        n = len(self.names)
+        if self.source is None:
+            if estimates_noise(n, self.policy):
+                return probe_units(model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens)
+            counts = probe_loads(model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens)
+            return counts, None
+        read_units = getattr(self.source, "read_units", None)
+        if read_units is None:  # a source that counts per dataset only: no noise estimate
+            return self.source.read(model), None
+        units = read_units(model)
+        return units.sum(axis=1), (list(units) if units.shape[1] > 1 else None)

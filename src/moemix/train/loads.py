@@ -27,11 +27,15 @@ class WindowLoads:
 
     Attributes:
         previous: The ``(n, N)`` loads of the last window, NaN in rows never measured; None before the first.
+        fresh: ``(n,)`` share of each of the last window's loads that the window itself measured: 1, or
+            ``1 - ema`` where an earlier load was smoothed in, 0 where the earlier load was kept (what the
+            noise estimate resamples).
     """
 
     names: Sequence[str]
     ema: float | None = None
     previous: np.ndarray | None = field(default=None, repr=False)
+    fresh: np.ndarray | None = field(default=None, repr=False)
 
     def __call__(self, counts: np.ndarray, step: int) -> tuple[np.ndarray | None, list[str]]:
         """The loads of this window.
@@ -53,10 +57,14 @@ class WindowLoads:
         previous = self.previous if self.previous is not None and self.previous.shape == loads.shape else None
         if previous is None:
             previous = np.full_like(loads, np.nan)  # rows never measured are NaN
+        fresh = np.ones(len(loads))
         if self.ema is not None:
             # Rows without a previous load start from this window's.
             loads = np.where(np.isnan(previous), loads, self.ema * previous + (1.0 - self.ema) * loads)
+            fresh[~np.isnan(previous).any(axis=1)] = 1.0 - self.ema
         loads[empty] = previous[empty]
+        fresh[empty] = 0.0
+        self.fresh = fresh
         unknown = [self.names[i] for i in empty if np.isnan(previous[i]).any()]
         self.previous = loads
         if unknown:

@@ -2,9 +2,13 @@
 
 Hooks stay on the chosen MoE layers for the whole run but record only inside :meth:`OnlineExpertCounts.counting`,
 which the trainer opens around each training forward. Each forward's choices are added, on the device and in
-one scatter per layer, to a ``(datasets, experts)`` accumulator through the batch's per-token dataset ids:
-no extra forward pass, no host synchronisation per step, no Python loop over tokens. The update reads the
+one scatter per layer, to a ``(datasets x units, experts)`` accumulator through the batch's per-token dataset
+ids: no extra forward pass, no host synchronisation per step, no Python loop over tokens. The update reads the
 accumulators once (summed over ranks) and resets them.
+
+The units split each dataset's counts into a few groups of training sequences (sequence k of the run goes to
+unit ``k mod units``), so that the update can tell how much its loads would vary on other sequences (the
+bootstrap of :mod:`moemix.mixing.noise`) at the cost of a wider accumulator, not of any extra work per token.
 """
 
 from __future__ import annotations
@@ -89,6 +93,7 @@ class OnlineExpertCounts:
         layers: MoE layers to read, as in :func:`moemix.routing.select_moe_layers`.
         router_module: Router path pattern for models whose routers moemix does not find by itself.
         count_prompt_tokens: Count prompt tokens too (False: only tokens that carry a loss).
+        units: Groups of training sequences counted apart per dataset (1: one count per dataset).
 
     Raises:
         RoutingError: If the routing cannot be hooked (a model read only through ``output_router_logits``
@@ -102,8 +107,12 @@ class OnlineExpertCounts:
         layers: LayerSpec = "last",
         router_module: str | None = None,
         count_prompt_tokens: bool = True,
+        units: int = 1,
     ):
+        if units < 1:
+            raise RoutingError(f"online counts: units must be >= 1, got {units}")
         self.num_datasets = num_datasets
+        self.units = units
         self.count_prompt_tokens = count_prompt_tokens
         self._stack = ExitStack()
         try:
@@ -118,6 +127,7 @@ class OnlineExpertCounts:
         self.width = sum(capture.layer.num_experts for capture in self.captures)
         self._counts: list[torch.Tensor | None] = [None] * len(self.captures)
         self.forwards = 0
+        self.sequences = 0  # training sequences counted so far this run: the unit of the next one
 
     @contextmanager
     def counting(
@@ -137,6 +147,10 @@ class OnlineExpertCounts:
             RoutingError: If a counted layer did not run exactly once in the forward.
         """
         groups = token_groups(batch, dataset_ids, token_dataset_ids, self.count_prompt_tokens)
+        rows = groups.shape[0]
+        if self.units > 1:  # (dataset, unit) pairs as one group index; -1 (not counted) stays negative
+            unit = (torch.arange(rows, device=groups.device) + self.sequences) % self.units
+            groups = torch.where(groups >= 0, groups * self.units + unit[:, None], groups)
         for capture in self.captures:
             capture.take()
             capture.active = True
@@ -154,38 +168,57 @@ class OnlineExpertCounts:
                 )
             if self._counts[i] is None:
                 self._counts[i] = torch.zeros(
-                    self.num_datasets, capture.layer.num_experts, dtype=torch.long, device=indices[0].device
+                    self.num_datasets * self.units, capture.layer.num_experts, dtype=torch.long,
+                    device=indices[0].device,
                 )
             elif self._counts[i].device != indices[0].device:  # restored from a checkpoint onto the CPU
                 self._counts[i] = self._counts[i].to(indices[0].device)
-            count_by_group(indices[0], groups, self.num_datasets, capture.layer.num_experts, out=self._counts[i])
+            count_by_group(
+                indices[0], groups, self.num_datasets * self.units, capture.layer.num_experts, out=self._counts[i]
+            )
         self.forwards += 1
+        self.sequences += rows
 
-    def read(self, model: nn.Module | None = None) -> np.ndarray:
-        """The counts since the last read, summed over ranks, and reset them: one host synchronisation.
+    def read_units(self, model: nn.Module | None = None) -> np.ndarray:
+        """The counts since the last read per dataset and unit, summed over ranks, and reset them: one host
+        synchronisation.
 
         Args:
             model: Unused; the signature every load source shares.
 
         Returns:
-            ``(num_datasets, sum of the layers' num_experts)`` int64 counts, layers concatenated in order.
+            ``(num_datasets, units, sum of the layers' num_experts)`` int64 counts, layers concatenated in order.
         """
         rows = []
         for i, capture in enumerate(self.captures):
             counts = self._counts[i]
             if counts is None:
-                rows.append(np.zeros((self.num_datasets, capture.layer.num_experts), dtype=np.int64))
+                rows.append(np.zeros((self.num_datasets * self.units, capture.layer.num_experts), dtype=np.int64))
                 continue
             rows.append(counts.cpu().numpy().astype(np.int64))
             counts.zero_()
-        return all_reduce_sum(np.concatenate(rows, axis=1))
+        return all_reduce_sum(np.concatenate(rows, axis=1)).reshape(self.num_datasets, self.units, self.width)
+
+    def read(self, model: nn.Module | None = None) -> np.ndarray:
+        """The counts since the last read per dataset (its units summed), summed over ranks, and reset them.
+
+        Returns:
+            ``(num_datasets, sum of the layers' num_experts)`` int64 counts, layers concatenated in order.
+        """
+        return self.read_units(model).sum(axis=1)
 
     def state_dict(self) -> dict:
         """The counts of the window so far, per layer (None where nothing was counted yet), for a checkpoint.
 
-        A run resumed mid-window continues this window's counts instead of starting it again.
+        A run resumed mid-window continues this window's counts, and its sequences the units they had, instead
+        of starting them again.
         """
-        return {"counts": [None if c is None else c.cpu().tolist() for c in self._counts], "forwards": self.forwards}
+        return {
+            "counts": [None if c is None else c.cpu().tolist() for c in self._counts],
+            "forwards": self.forwards,
+            "units": self.units,
+            "sequences": self.sequences,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (onto the device of the routed tokens at the first count).
@@ -194,13 +227,17 @@ class OnlineExpertCounts:
             RoutingError: If the saved counts do not fit this model's chosen layers.
         """
         saved = state["counts"]
-        shapes = [(self.num_datasets, capture.layer.num_experts) for capture in self.captures]
+        shapes = [(self.num_datasets * self.units, capture.layer.num_experts) for capture in self.captures]
         if len(saved) != len(shapes) or any(
             c is not None and np.shape(c) != shape for c, shape in zip(saved, shapes)
         ):
-            raise RoutingError(f"saved online counts do not fit {len(shapes)} layer(s) of shapes {shapes}")
+            raise RoutingError(
+                f"saved online counts do not fit {len(shapes)} layer(s) of shapes {shapes} ({self.num_datasets} "
+                f"datasets x {self.units} units)"
+            )
         self._counts = [None if c is None else torch.tensor(c, dtype=torch.long) for c in saved]
         self.forwards = int(state.get("forwards", 0))
+        self.sequences = int(state.get("sequences", 0))
 
     def close(self) -> None:
         """Remove the hooks."""

@@ -41,6 +41,7 @@ from moemix.train.folder import RunFolder
 from moemix.train.freeze import freeze_routers
 from moemix.train.launch import check_distributed, check_launch, join_deepspeed
 from moemix.train.online import OnlineExpertCounts, check_routing
+from moemix.train.update_noise import online_units
 from moemix.train.policies import build_policy
 from moemix.train.prepared import PreparedRun, RunResult
 from moemix.train.scalars import PendingScalars
@@ -198,7 +199,9 @@ def _setup_signals(
     mixing = config.mixing
     online = None
     if mixing.source == "online":
-        online = OnlineExpertCounts(model, n, mixing.layers, mixing.router_module, mixing.count_prompt_tokens)
+        online = OnlineExpertCounts(
+            model, n, mixing.layers, mixing.router_module, mixing.count_prompt_tokens, units=online_units(n, policy)
+        )
     window_loss = WindowLoss(n, args.device) if "train_loss" in policy.needs else None
     return _Signals(online, window_loss, PendingScalars())
 

@@ -51,7 +51,7 @@ def test_policy_knobs_come_from_the_config(name):
     mixing_config = MixingConfig(policy=name, eta=3.0, c=0.2, distance="js", criterion="max", odm_alpha=0.5)
     knobs = policy_knobs(mixing_config)
     expected = {
-        "dynamic": {"eta": 3.0, "c": 0.2, "distance": "js", "criterion": "max"},
+        "dynamic": {"eta": 3.0, "c": 0.2, "distance": "js", "criterion": "max", "noise_aware": False, "noise_z": 1.0},
         "embedding": {"eta": 3.0, "c": 0.2, "distance": "js", "criterion": "max"},
         "refloss": {"eta": 3.0, "c": 0.2},
         "odm": {"alpha": 0.5},

@@ -42,7 +42,7 @@ ALL = [
     RandomPolicy(seed=3),
     CyclePolicy(),
     SequentialPolicy(windows=7),
-    DynamicPolicy(eta=3.0, c=0.1, distance="js", criterion="max"),
+    DynamicPolicy(eta=3.0, c=0.1, distance="js", criterion="max", noise_aware=False, noise_z=1.0),
     EmbeddingPolicy([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], eta=2.0, c=0.05, distance="cosine", criterion="mean"),
     RefLossPolicy([1.5, 1.5, 1.5], eta=1.0, c=0.05),
     OnlineDataMixingPolicy(alpha=0.5),
@@ -88,8 +88,11 @@ def test_cycle_and_sequential_by_hand():
 
 def test_dynamic_with_the_config_defaults_is_the_paper():
     w = np.full(3, 1 / 3)
-    policy = DynamicPolicy(eta=PAPER.eta, c=PAPER.c, distance=PAPER.distance, criterion=PAPER.criterion)
-    assert (PAPER.eta, PAPER.c, PAPER.distance, PAPER.criterion) == (10.0, 0.05, "l2", "mean")
+    policy = DynamicPolicy(
+        eta=PAPER.eta, c=PAPER.c, distance=PAPER.distance, criterion=PAPER.criterion,
+        noise_aware=PAPER.noise_aware, noise_z=PAPER.noise_z,
+    )
+    assert (PAPER.eta, PAPER.c, PAPER.distance, PAPER.criterion, PAPER.noise_aware) == (10.0, 0.05, "l2", "mean", False)
     np.testing.assert_array_equal(policy.update(w, _signals()), dynamic_update(w, LOADS, eta=10.0, c=0.05))
 
 
@@ -98,14 +101,15 @@ def test_dynamic_min_max_cosine_by_hand():
     # d12 = 1 - .18/.82 = 0.780488, d13 = d23 = 1 - .5/sqrt(.82 * .5) = 0.219131.
     d12, d13 = 1 - 0.18 / 0.82, 1 - 0.5 / math.sqrt(0.82 * 0.5)
     for criterion, scores in {"min": [d13, d13, d13], "max": [d12, d12, d13]}.items():
-        w = DynamicPolicy(eta=1.0, c=0.0, distance="cosine", criterion=criterion).update(np.full(3, 1 / 3), _signals())
+        policy = DynamicPolicy(eta=1.0, c=0.0, distance="cosine", criterion=criterion, noise_aware=False, noise_z=1.0)
+        w = policy.update(np.full(3, 1 / 3), _signals())
         expected = np.exp(scores) / np.exp(scores).sum()
         np.testing.assert_allclose(w, expected, rtol=1e-9)
 
 
 def test_js_distance_by_hand():
     # JS between [1, 0] and [0, 1] is ln 2 (in nats): the distance is sqrt(ln 2).
-    policy = DynamicPolicy(eta=1.0, c=0.0, distance="js", criterion="max")
+    policy = DynamicPolicy(eta=1.0, c=0.0, distance="js", criterion="max", noise_aware=False, noise_z=1.0)
     w = policy.update(np.full(2, 0.5), Signals(step=1, loads=np.array([[4, 0], [0, 4]])))
     np.testing.assert_allclose(w, [0.5, 0.5])
     from moemix.mixing import pairwise_distances
@@ -151,10 +155,12 @@ def test_bad_policy_arguments():
     with pytest.raises(MixingError, match="sum to 1"):
         StaticPolicy([0.5, 0.6])
     with pytest.raises(MixingError, match="unknown distance 'manhattan'"):
-        DynamicPolicy(eta=1.0, c=0.0, distance="manhattan", criterion="mean").update(np.full(3, 1 / 3), _signals())
+        policy = DynamicPolicy(eta=1.0, c=0.0, distance="manhattan", criterion="mean", noise_aware=False, noise_z=1.0)
+        policy.update(np.full(3, 1 / 3), _signals())
     with pytest.raises(MixingError, match="unknown policy 'doremi'"):
         from_state({"name": "doremi"})
     with pytest.raises(MixingError, match="expected 2 weights"):
         StaticPolicy([0.5, 0.3, 0.2]).initial_weights(2)
     with pytest.raises(MixingError, match="needs the loads signal"):
-        DynamicPolicy(eta=1.0, c=0.0, distance="l2", criterion="mean").update(np.full(3, 1 / 3), Signals(step=1))
+        policy = DynamicPolicy(eta=1.0, c=0.0, distance="l2", criterion="mean", noise_aware=False, noise_z=1.0)
+        policy.update(np.full(3, 1 / 3), Signals(step=1))

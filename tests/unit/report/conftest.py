@@ -79,7 +79,7 @@ training: {{max_steps: {updates * interval}, per_device_train_batch_size: 8}}
     # Each dataset routes around its own centre; the centres drift apart as training specialises experts.
     centres = rng.dirichlet(np.full(experts, 0.6), size=n)
     shared = rng.dirichlet(np.full(experts, 5.0))
-    dynamic = DynamicPolicy(eta=10.0, c=0.05, distance="l2", criterion="mean")
+    dynamic = DynamicPolicy(eta=10.0, c=0.05, distance="l2", criterion="mean", noise_aware=False, noise_z=1.0)
     weights = np.full(n, 1.0 / n)
     start_loss = 7.6 + rng.normal(0, 0.05, n)
     end_loss = rng.uniform(1.5, 5.0, n)

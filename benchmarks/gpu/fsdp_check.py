@@ -45,7 +45,7 @@ training:
 
 WRAP = "transformer_layer_cls_to_wrap: [MixtralDecoderLayer]"
 VARIANTS = {
-    "fsdp2": ["--training.fsdp=true", f"--training.fsdp_config={{version: 2, {WRAP}}}"],
+    "fsdp2": ["--training.fsdp=full_shard auto_wrap", f"--training.fsdp_config={{version: 2, {WRAP}}}"],
     "fsdp1": ["--training.fsdp=full_shard auto_wrap", f"--training.fsdp_config={{version: 1, {WRAP}}}"],
     "ddp": [],
 }

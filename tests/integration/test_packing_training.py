@@ -11,27 +11,17 @@ from transformers import TrainerCallback
 
 from moemix.config import load_config
 from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 
-CONFIG = """
-seed: 4
-max_length: 384
-eval_batches: 1
-log_draws: true
-datasets:
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 100}}
-  - {{name: math, path: "builtin:math", max_examples: 100}}
-  - {{name: code, path: "builtin:code", max_examples: 100}}
-model: {{tiny: {arch}, tokenizer: builtin, vocab_size: 512}}
-mixing: {{policy: {policy}, source: {source}, interval: 3, probe_batches: 1, probe_batch_size: 4}}
-training:
-  max_steps: 9
-  per_device_train_batch_size: 6
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  logging_steps: 1
-  disable_tqdm: true
-"""
+
+def config_text(arch, policy, source):
+    return tiny_run_config(
+        ("dialogue", "math", "code"), 100, arch=arch, seed=4, max_length=384, log_draws=True,
+        mixing={"policy": policy, "source": source, "interval": 3},
+        training={"max_steps": 9, "per_device_train_batch_size": 6, "learning_rate": 0.003, "logging_strategy": None,
+                  "logging_steps": 1},
+    )
 
 
 class RowsPerStep(TrainerCallback):
@@ -50,8 +40,7 @@ class RowsPerStep(TrainerCallback):
 
 
 def train(tmp_path, name, arch, policy, source, packing):
-    text = CONFIG.format(arch=arch, policy=policy, source=source)
-    config = load_config(text=text, overrides=[f"--output_dir={tmp_path / name}", f"--data.packing={packing}"])
+    config = load_config(text=config_text(arch, policy, source), overrides=[f"--output_dir={tmp_path / name}", f"--data.packing={packing}"])
     run = prepare_run(config)
     # float64: in float32 the padded and packed forwards round differently (other shapes, other reduction orders,
     # ~1e-7 relative per forward, grown by Adam to ~1e-3 in the router logits after a few steps), and a token whose
@@ -72,8 +61,7 @@ def train(tmp_path, name, arch, policy, source, packing):
 @pytest.mark.parametrize(
     ("arch", "policy", "source"), [("mixtral", "dynamic", "online"), ("qwen2_moe", "dynamic", "online"), ("mixtral", "odm", "probe")]
 )
-def test_packed_training_equals_padded_training(arch, policy, source, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_packed_training_equals_padded_training(arch, policy, source, tmp_path):
     padded = train(tmp_path, "padded", arch, policy, source, False)
     packed = train(tmp_path, "packed", arch, policy, source, True)
     loss_a, metrics_a, draws_a, positions_a = padded

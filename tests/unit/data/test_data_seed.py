@@ -31,8 +31,7 @@ datasets:
     return {ds.name: sorted(tuple(x) for x in item.dev.input_ids) for ds, item in zip(config.datasets, load_data(config, tok))}
 
 
-def test_configs_differing_only_in_seed_hold_out_the_same_dev_examples(tmp_path, tok, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_configs_differing_only_in_seed_hold_out_the_same_dev_examples(tmp_path, tok, cache):
     for name in ("a", "b"):
         rows = [{"instruction": f"{name}: add {i} and {i + 1}", "output": f"{2 * i + 1}"} for i in range(40)]
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

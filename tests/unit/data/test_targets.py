@@ -22,9 +22,8 @@ def tok(tmp_path_factory):
     return train_bpe_tokenizer(texts, vocab_size=500, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+# Each test a tokenisation cache of its own: some check what was read from it and what was written.
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 def _example(answer: str, place: str = "f:1") -> Example:

@@ -93,8 +93,7 @@ def _rows(n, long_every=0, bad_every=0):
     return rows
 
 
-def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, monkeypatch, caplog):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, cache, caplog):
     clean = _config(tmp_path, _rows(60), _rows(60))
     with caplog.at_level(logging.WARNING, logger="moemix"):
         load_data(clean, tok)
@@ -112,8 +111,7 @@ def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, 
     assert any(m.startswith("dataset 'a' train: first problem: ") for m in details)
 
 
-def test_all_problems_reads_past_a_cached_report_that_lists_fewer(tmp_path, tok, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_all_problems_reads_past_a_cached_report_that_lists_fewer(tmp_path, tok, cache):
     config = _config(tmp_path, _rows(60), _rows(120, bad_every=2))  # b: 60 invalid records
     config.datasets[1].dev_size = 5
     first = load_data(config, tok)[1].report

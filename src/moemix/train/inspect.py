@@ -9,7 +9,7 @@ import numpy as np
 from moemix.config import Config
 from moemix.data.load import load_data, training_texts
 from moemix.data.mixture import MixtureCollator, fixed_batches
-from moemix.files import append_jsonl, write_json_atomic
+from moemix.files import write_json_atomic
 from moemix.mixing import normalise_loads, pairwise_l2
 from moemix.models import build_tokenizer, load_model
 from moemix.report.plots import plot_distances, plot_loads

@@ -8,7 +8,6 @@ until every step has passed: a run that fails on the way leaves the folder as it
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path

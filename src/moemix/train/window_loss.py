@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from moemix.train.evaluate import token_losses
 from moemix.train.distributed import all_reduce_sum
+from moemix.train.evaluate import token_losses
 
 
 class WindowLoss:

@@ -30,7 +30,7 @@ def _write_fixture(root) -> None:
     t0.mkdir(parents=True)
     for k in range(TASKS):
         rows = []
-        for i in range(20):
+        for _ in range(20):
             # Task 3 summarises long passages: only truncation: left keeps its answers within 64 tokens.
             words = rng.randint(60, 90) if k == 3 else rng.randint(3, 12)
             text = " ".join(rng.choice(WORDS) for _ in range(words))

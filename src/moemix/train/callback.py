@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-import logging
-
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
+from moemix.files import append_jsonl
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
-from moemix.train.evaluate import dev_loss
 from moemix.routing import LayerSpec, expert_counts, select_moe_layers
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
-from moemix.files import append_jsonl
+from moemix.train.evaluate import dev_loss
 from moemix.train.loads import WindowLoads
 from moemix.train.scalars import PendingScalars
-
 
 logger = logging.getLogger(__name__)
 

@@ -61,6 +61,7 @@ def test_num_workers_do_not_change_the_draws(tmp_path):
     assert (runs[0] / "mixture.jsonl").read_text() == (runs[2] / "mixture.jsonl").read_text()
 
 
+@pytest.mark.slow  # torchrun and two ranks, each importing torch and transformers, then a run to compare: ~20 s of CPU
 def test_two_process_gloo_run(tmp_path):
     out = tmp_path / "ddp"
     config = _write(tmp_path, batch=2)  # 2 ranks x 2 x 2 accumulation = the single process's 4 x 2

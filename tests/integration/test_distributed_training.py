@@ -67,6 +67,7 @@ def assert_one_model(out: Path, reference: dict[str, torch.Tensor], tolerance: f
     assert from_reference < tolerance, f"2 ranks x batch 2 vs 1 rank x batch 4: parameters differ by up to {from_reference:.2e}"
 
 
+@pytest.mark.slow  # the 1-rank reference run, then torchrun and two ranks: ~22 s of CPU
 def test_two_ranks_train_the_parameters_of_one_rank_with_twice_the_batch(single):
     root, reference = single
     out = root / "ddp"

@@ -104,6 +104,7 @@ def _assert_same_metrics(a: Path, b: Path) -> None:
     assert ma == mb
 
 
+@pytest.mark.slow  # a child process trains to step 23 and is killed, then the resumed run: ~15 s of CPU
 def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     root, config, straight = setup
     killed = root / "killed"
@@ -117,6 +118,7 @@ def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     assert state["step"] == 20 and state["sampler"]["draws"] == 20 * 4
 
 
+@pytest.mark.slow  # a child process killed while saving, then the resumed run: ~13 s of CPU
 def test_sigkill_while_saving_leaves_previous_checkpoint(setup):
     root, config, straight = setup
     torn = root / "torn"
@@ -145,6 +147,7 @@ def test_resume_without_checkpoint_is_an_error(setup, tmp_path):
         prepare_run(load_config(config, [f"--output_dir={tmp_path}", "--resume_from_checkpoint=true"]))
 
 
+@pytest.mark.slow  # a straight run, a killed child process and the resumed run: ~15 s of CPU
 def test_online_source_resumes_mid_window_exactly(setup):
     # With the online signal the counts of the window in progress live in the checkpoint: a run killed at
     # step 23 and resumed from step 20 (mid-window: updates at 18 and 21) still equals the straight run.

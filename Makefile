@@ -40,7 +40,7 @@ $(STAMP): pyproject.toml Makefile
 
 # Two worker processes (pytest-xdist), one thread each: the 2-core machine's cores both busy. --dist loadfile
 # keeps each test file on one worker, so the module-scoped runs a file's tests share are trained once.
-# The fast tier: every test but those marked slow (more than ~30 s each) or needing DeepSpeed.
+# The fast tier: every test but those marked slow (see the marker in pyproject.toml) or needing DeepSpeed.
 test: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow and not deepspeed" tests
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import yaml
+from transformers import PreTrainedTokenizerBase
 
 from moemix.data.builtin import builtin_records
 from moemix.data.tokenizer import train_bpe_tokenizer
@@ -86,6 +87,24 @@ def builtin_texts(domains: Iterable[str], n: int) -> list[str]:
     return [turn["value"] for d in domains for r in builtin_records(d, "train", n=n) for turn in r["conversations"]]
 
 
+def builtin_tokenizer(
+    domains: Iterable[str], n: int, vocab_size: int, cache_dir: str | Path | None = None, extra: Sequence[str] = ()
+) -> PreTrainedTokenizerBase:
+    """A byte-level BPE tokenizer (moemix's own, with its chat template) trained on built-in data.
+
+    Args:
+        domains: The built-in domains whose first ``n`` training records give the text.
+        n: Records per domain.
+        vocab_size: The vocabulary size.
+        cache_dir: The tokenizer cache (default: moemix's cache, ``$MOEMIX_CACHE/tokenizers``).
+        extra: More lines of text to train on.
+
+    Returns:
+        The tokenizer (the same texts and size give the same tokenizer, from the cache or trained anew).
+    """
+    return train_bpe_tokenizer([*builtin_texts(domains, n), *extra], vocab_size=vocab_size, cache_dir=cache_dir)
+
+
 def save_tiny_model(
     folder: str | Path,
     arch: str = "mixtral",
@@ -109,7 +128,7 @@ def save_tiny_model(
         ``folder``.
     """
     folder = Path(folder)
-    tokenizer = train_bpe_tokenizer(builtin_texts(domains, n), vocab_size=vocab_size, cache_dir=cache_dir)
+    tokenizer = builtin_tokenizer(domains, n, vocab_size, cache_dir)
     if arch == "llama":
         from transformers import AutoModelForCausalLM, LlamaConfig
 

@@ -8,9 +8,7 @@ import logging
 import pytest
 
 from moemix.config import load_config
-from moemix.data.builtin import builtin_records
 from moemix.data.load import load_data
-from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.data.validate import (
     MAX_LISTED,
     SPECIAL_IN_TARGET,
@@ -21,12 +19,12 @@ from moemix.data.validate import (
     format_report,
     summary_table,
 )
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for r in builtin_records("nlp", "train", n=40) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("nlp",), 40, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
 def test_each_kind_keeps_its_own_first_problems_so_an_invalid_record_is_never_crowded_out():

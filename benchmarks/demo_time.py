@@ -43,8 +43,8 @@ def child(variant: str, out: Path, overrides: list[str], result: Path) -> None:
     from transformers import TrainerCallback
 
     from moemix.config import load_config
-    from moemix.models.prefix import FrozenPrefix
     from moemix.logs import quiet_libraries
+    from moemix.models.prefix import FrozenPrefix
     from moemix.train.run import prepare_run
 
     quiet_libraries()

@@ -38,9 +38,9 @@ import torch
 from transformers import TrainerCallback
 
 from moemix.config import load_config
+from moemix.logs import quiet_libraries
 from moemix.train import prepare_run
 from moemix.train.online import OnlineExpertCounts
-from moemix.logs import quiet_libraries
 
 CONFIG = """
 seed: 42

@@ -35,8 +35,8 @@ from transformers import Trainer, TrainerCallback
 
 from moemix.config import load_config
 from moemix.data.mixture import MixtureCollator
-from moemix.train import prepare_run
 from moemix.logs import quiet_libraries
+from moemix.train import prepare_run
 from moemix.train.arguments import training_arguments
 
 CONFIG = """

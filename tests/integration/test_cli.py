@@ -11,27 +11,25 @@ import pytest
 
 from moemix.cli import main
 from moemix.files import read_jsonl
-
-SMALL = """
-max_length: 192
-datasets:
-  - {{name: a, path: "{a}"{a_extra}}}
-  - {{name: b, path: "builtin:math", max_examples: 40}}
-model: {{tiny: mixtral, tokenizer: builtin, vocab_size: 300}}
-mixing: {{interval: 2, probe_batches: 1{mixing_extra}}}
-training: {{max_steps: 2, per_device_train_batch_size: 2, disable_tqdm: true}}
-"""
+from moemix.testing import tiny_run_config
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
-
-
-def _config(tmp_path, a="builtin:code", a_extra=", max_examples: 40", mixing_extra=""):
+def _config(tmp_path, a="builtin:code", a_extra=None, mixing_extra=None):
+    """A two-dataset run (dataset ``a`` from ``a``, ``b`` built-in math) written to ``tmp_path/run.yaml``."""
+    a_entry = {"name": "a", "path": a, **(a_extra if a_extra is not None else {"max_examples": 40})}
     path = tmp_path / "run.yaml"
-    path.write_text(SMALL.format(a=a, a_extra=a_extra, mixing_extra=mixing_extra))
+    path.write_text(tiny_run_config(
+        [a_entry, {"name": "b", "path": "builtin:math", "max_examples": 40}], vocab_size=300, max_length=192,
+        eval_batches=None, mixing={"policy": None, "probe_batch_size": None, **(mixing_extra or {})},
+        training={"max_steps": 2, "per_device_train_batch_size": 2, "per_device_eval_batch_size": None,
+                  "logging_strategy": None},
+    ))
     return path
+
+
+def _line(path, text) -> int:
+    """The number of the first line of ``path`` holding ``text`` (from 1, as error messages count)."""
+    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def _error(capsys, argv) -> str:
@@ -43,6 +41,7 @@ def _error(capsys, argv) -> str:
     return err
 
 
+@pytest.mark.slow  # the tiny demo itself: a 2048-token BPE trained on all four built-in domains, 4 dev sets: ~17 s of CPU
 def test_demo_runs_and_moves_weights(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(["demo", "--tiny", "--out", str(out), "--max-steps", "6", "--mixing.interval=2", "--mixing.probe_batches=1",
@@ -79,21 +78,21 @@ def test_missing_config(tmp_path, capsys):
 
 
 def test_unknown_key_names_file_and_line(tmp_path, capsys):
-    config = _config(tmp_path, mixing_extra=", etta: 3")
+    config = _config(tmp_path, mixing_extra={"etta": 3})
     err = _error(capsys, ["train", str(config)])
-    assert f"{config}:7: mixing.etta: unknown key" in err
+    assert f"{config}:{_line(config, 'etta: 3')}: mixing.etta: unknown key" in err
 
 
 def test_malformed_jsonl_line(tmp_path, capsys):
     data = tmp_path / "a.jsonl"
     good = json.dumps({"instruction": "Say hi", "output": "hi"})
     data.write_text(f"{good}\n{good}\n{{\"instruction\": \"x\"\n")
-    err = _error(capsys, ["train", str(_config(tmp_path, a=str(data), a_extra=", dev_size: 1"))])
+    err = _error(capsys, ["train", str(_config(tmp_path, a=str(data), a_extra={"dev_size": 1}))])
     assert f"{data}:3: not valid JSON" in err
 
 
 def test_missing_data_file(tmp_path, capsys):
-    err = _error(capsys, ["train", str(_config(tmp_path, a=str(tmp_path / "gone.jsonl"), a_extra=", dev_size: 1"))])
+    err = _error(capsys, ["train", str(_config(tmp_path, a=str(tmp_path / "gone.jsonl"), a_extra={"dev_size": 1}))])
     assert "gone.jsonl: data file not found" in err
 
 
@@ -101,7 +100,7 @@ def test_dataset_with_no_usable_example(tmp_path, capsys):
     data = tmp_path / "long.jsonl"
     # Every prompt is longer than max_length (192 tokens): truncation removes all assistant tokens.
     data.write_text("".join(json.dumps({"instruction": "word " * 400, "output": "ok"}) + "\n" for _ in range(5)))
-    err = _error(capsys, ["train", str(_config(tmp_path, a=str(data), a_extra=", dev_size: 2"))])
+    err = _error(capsys, ["train", str(_config(tmp_path, a=str(data), a_extra={"dev_size": 2}))])
     assert "dataset 'a': no usable example" in err and "max_length=192" in err
 
 
@@ -122,8 +121,8 @@ def test_bad_mixing_values(tmp_path, capsys, override, expected):
 
 
 def test_real_process_prints_no_traceback(tmp_path):
-    config = _config(tmp_path, mixing_extra=", c: 2")
+    config = _config(tmp_path, mixing_extra={"c": 2})
     proc = subprocess.run([sys.executable, "-m", "moemix.cli", "train", str(config)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == f"moemix: error: {config}:7: mixing.c: must be in [0, 1], got 2.0"
+    assert proc.stderr.strip() == f"moemix: error: {config}:{_line(config, 'c: 2')}: mixing.c: must be in [0, 1], got 2.0"

@@ -8,23 +8,16 @@ import json
 import pytest
 
 from moemix.cli import main
+from moemix.testing import tiny_run_config
 
-CONFIG = """
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 50}
-  - {name: math, path: "builtin:math", max_examples: 50}
-  - {name: code, path: "builtin:code", max_examples: 50}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
-mixing: {interval: 2, probe_batches: 1, probe_batch_size: 4}
-training: {max_steps: 4, per_device_train_batch_size: 4, disable_tqdm: true, logging_strategy: "no"}
-"""
+CONFIG = tiny_run_config(
+    ("dialogue", "math", "code"), 50, vocab_size=400, mixing={"policy": None},
+    training={"max_steps": 4, "per_device_eval_batch_size": None},
+)
 
 
 @pytest.fixture()
-def config(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def config(tmp_path):
     path = tmp_path / "cmp.yaml"
     path.write_text(CONFIG)
     return path

@@ -23,9 +23,8 @@ pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real data folder {
 
 
 @pytest.fixture
-def in_repo(monkeypatch, tmp_path):
+def in_repo(monkeypatch, cache):
     monkeypatch.chdir(ROOT)  # the config's paths are relative to the repository root
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
 
 
 # Row counts from ../shared/data/SOURCES.md; invalid = records that break a rule (Code Alpaca: two empty outputs).

@@ -22,8 +22,7 @@ mixing: {{interval: 2, probe_batches: 1}}
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def config(tmp_path, cache):
     chat = tmp_path / "chat.jsonl"
     good = [{"conversations": [{"from": "human", "value": f"Hi {i}"}, {"from": "gpt", "value": f"Hello {i}"}]} for i in range(8)]
     lines = [json.dumps(r) for r in good]
@@ -69,8 +68,7 @@ def test_skip_invalid_passes_and_training_skips_the_same(config, capsys, tmp_pat
     assert set(metrics["weights"]) == {"chat", "cot"}
 
 
-def test_validate_names_a_missing_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_validate_names_a_missing_file(tmp_path, capsys, cache):
     path = tmp_path / "run.yaml"
     path.write_text(CONFIG.format(chat=tmp_path / "gone.jsonl", cot=tmp_path / "gone.tsv"))
     assert main(["data", "validate", str(path)]) == 2

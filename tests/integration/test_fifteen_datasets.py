@@ -10,28 +10,16 @@ import random
 import yaml
 
 from moemix.cli import build_parser, main
+from moemix.testing import tiny_run_config
 
-CONFIG = """
-max_length: 64
-eval_batches: 1
-datasets:
-  - name: "{stem}"
-    path: data/t0/*.jsonl
-    each_file: true
-    format: prompt_completion
-    dev_size: 4
-    strip_suffix: {completion: "<|endoftext|>"}
-    truncation: left
-  - {name: chat, path: data/chat.jsonl, dev_size: 4}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
-mixing: {policy: dynamic, interval: 2, probe_batches: 1, probe_batch_size: 4}
-training:
-  max_steps: 4
-  per_device_train_batch_size: 4
-  per_device_eval_batch_size: 8
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+CONFIG = tiny_run_config(
+    [
+        {"name": "{stem}", "path": "data/t0/*.jsonl", "each_file": True, "format": "prompt_completion", "dev_size": 4,
+         "strip_suffix": {"completion": "<|endoftext|>"}, "truncation": "left"},
+        {"name": "chat", "path": "data/chat.jsonl", "dev_size": 4},
+    ],
+    vocab_size=400, max_length=64,
+)
 TASKS = 14
 WORDS = "cat dog tree lake moon star road book lamp rain song wind".split()
 
@@ -42,7 +30,7 @@ def _write_fixture(root) -> None:
     t0.mkdir(parents=True)
     for k in range(TASKS):
         rows = []
-        for i in range(20):
+        for _ in range(20):
             # Task 3 summarises long passages: only truncation: left keeps its answers within 64 tokens.
             words = rng.randint(60, 90) if k == 3 else rng.randint(3, 12)
             text = " ".join(rng.choice(WORDS) for _ in range(words))
@@ -63,7 +51,6 @@ def _rows(out: str) -> dict[tuple[str, str], list[str]]:
 
 
 def test_fifteen_datasets_validate_then_train(tmp_path, monkeypatch, capsys, caplog):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     _write_fixture(tmp_path)
 

@@ -9,7 +9,7 @@ import torch
 from moemix.config import load_config
 from moemix.errors import RoutingError
 from moemix.routing import find_moe_layers
-from moemix.testing import TINY_ARCHS, tiny_moe
+from moemix.testing import TINY_ARCHS, tiny_moe, tiny_run_config
 from moemix.train import prepare_run
 from moemix.train.freeze import freeze_routers
 
@@ -83,26 +83,13 @@ def test_router_module_names_the_routers_to_freeze_in_a_model_moemix_cannot_read
     assert {name for name, p in model.named_parameters() if not p.requires_grad} == set(frozen)
 
 
-CONFIG = """
-seed: 2
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 60}
-  - {name: math, path: "builtin:math", max_examples: 60}
-model: {tiny: qwen2_moe, tokenizer: builtin, vocab_size: 512}
-mixing: {policy: dynamic, interval: 2, probe_batches: 1, probe_batch_size: 4, freeze_router: true, source: online}
-training:
-  max_steps: 4
-  per_device_train_batch_size: 4
-  learning_rate: 0.01
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+CONFIG = tiny_run_config(
+    max_examples=60, arch="qwen2_moe", seed=2, mixing={"freeze_router": True, "source": "online"},
+    training={"learning_rate": 0.01, "per_device_eval_batch_size": None},
+)
 
 
-def test_freeze_router_in_a_training_run_keeps_the_routers_as_they_were(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_freeze_router_in_a_training_run_keeps_the_routers_as_they_were(tmp_path):
     run = prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'run'}"]))
     model = run.trainer.model
     frozen = router_parameter_names(model)

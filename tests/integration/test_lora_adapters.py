@@ -11,47 +11,29 @@ from safetensors.torch import load_file
 
 from moemix.cli import main
 from moemix.config import load_config
-from moemix.data.builtin import builtin_records
-from moemix.data.tokenizer import train_bpe_tokenizer
-from moemix.routing import find_moe_layers
-from moemix.testing import tiny_moe
 from moemix.models.lora import is_adapter, load_adapter
+from moemix.routing import find_moe_layers
+from moemix.testing import save_tiny_model, tiny_run_config
 from moemix.train.run import prepare_run
 
-CONFIG = """
-output_dir: {out}
-max_length: 160
-eval_batches: 1
-datasets:
-  - {{name: math, path: "builtin:math", max_examples: 24}}
-  - {{name: code, path: "builtin:code", max_examples: 24}}
-model:
-  name_or_path: {base}
-  lora: {{r: 4, alpha: 8, dropout: 0.0, target_modules: [q_proj, v_proj]}}
-mixing: {{interval: 2, probe_batches: 1, probe_batch_size: 4, freeze_router: {freeze}}}
-training: {{max_steps: 4, per_device_train_batch_size: 4, per_device_eval_batch_size: 4, learning_rate: 0.01,
-           disable_tqdm: true}}
-"""
 
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def config_text(out, base, freeze: bool) -> str:
+    return tiny_run_config(
+        ("math", "code"), 24, output_dir=str(out), max_length=160,
+        model={"name_or_path": str(base), "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
+        mixing={"policy": None, "freeze_router": freeze},
+        training={"per_device_eval_batch_size": 4, "learning_rate": 0.01, "logging_strategy": None},
+    )
 
 
 @pytest.fixture
 def base(tmp_path):
-    folder = tmp_path / "base"
-    texts = [t["value"] for d in ("math", "code") for r in builtin_records(d, "train", n=40) for t in r["conversations"]]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=300, cache_dir=tmp_path / "tok")
-    tiny_moe("mixtral", vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_model(tmp_path / "base", "mixtral", ("math", "code"), n=40, vocab_size=300)
 
 
 def _config(tmp_path, base, freeze: bool):
     path = tmp_path / f"lora_{freeze}.yaml"
-    path.write_text(CONFIG.format(out=tmp_path / f"run_{freeze}", base=base, freeze=str(freeze).lower()))
+    path.write_text(config_text(tmp_path / f"run_{freeze}", base, freeze))
     return path
 
 

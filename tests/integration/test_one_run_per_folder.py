@@ -8,29 +8,17 @@ import socket
 import pytest
 
 from moemix.cli import main
+from moemix.testing import tiny_run_config
 from moemix.train.folder import RunFolder
 
-CONFIG = """
-seed: 2
-max_length: 64
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 30}
-  - {name: math, path: "builtin:math", max_examples: 30}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 384}
-mixing: {policy: dynamic, interval: 2, probe_batches: 1, probe_batch_size: 4}
-training:
-  max_steps: 2
-  per_device_train_batch_size: 2
-  per_device_eval_batch_size: 4
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+CONFIG = tiny_run_config(
+    max_examples=30, vocab_size=384, seed=2, max_length=64,
+    training={"max_steps": 2, "per_device_train_batch_size": 2, "per_device_eval_batch_size": 4},
+)
 
 
 @pytest.fixture
-def config(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def config(tmp_path, cache):
     path = tmp_path / "run.yaml"
     path.write_text(CONFIG)
     return path
@@ -43,14 +31,14 @@ def one_line_error(capsys) -> str:
     return err
 
 
-def test_a_second_run_into_a_folder_in_use_stops_before_loading_anything(tmp_path, config, capsys):
+def test_a_second_run_into_a_folder_in_use_stops_before_loading_anything(tmp_path, cache, config, capsys):
     out = tmp_path / "run"
     held = RunFolder.open(out)  # a run in progress (this process; the lock is per open file, as across processes)
     try:
         assert main(["train", str(config), f"--output_dir={out}"]) == 2
         err = one_line_error(capsys)
         assert str(out) in err and f"pid {os.getpid()}" in err and socket.gethostname() in err
-        assert not (tmp_path / "cache").exists()  # no tokenizer, data or model was built
+        assert not cache.exists()  # no tokenizer, data or model was built
         assert sorted(p.name for p in out.iterdir()) == [".moemix.lock", ".moemix.lock.json"]
     finally:
         held.release()

@@ -7,38 +7,27 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+import yaml
 from transformers import TrainerCallback
 
 from moemix.config import load_config
 from moemix.data.packing import PackingCollator
 from moemix.data.render import IGNORE_INDEX
 from moemix.errors import ConfigError, RoutingError
-from moemix.routing import capture_layers, expert_counts, find_moe_layers
-from moemix.testing import TINY_ARCHS, tiny_moe
-from moemix.train import prepare_run
 from moemix.files import read_jsonl
+from moemix.routing import capture_layers, expert_counts, find_moe_layers
+from moemix.testing import TINY_ARCHS, tiny_moe, tiny_run_config
+from moemix.train import prepare_run
 from moemix.train.callback import probe_loads
 from moemix.train.online import OnlineExpertCounts
 
-CONFIG = """
-seed: 5
-max_length: 96
-eval_batches: 1
-datasets:
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 120}}
-  - {{name: math, path: "builtin:math", max_examples: 120}}
-  - {{name: code, path: "builtin:code", max_examples: 120}}
-model: {{tiny: {arch}, tokenizer: builtin, vocab_size: 512}}
-mixing: {{policy: dynamic, interval: 4, probe_batches: 2, probe_batch_size: 4, source: {source}, layers: {layers}}}
-training:
-  max_steps: 12
-  per_device_train_batch_size: 4
-  gradient_accumulation_steps: {accumulation}
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+
+def config_text(arch="mixtral", source="probe", layers="last", accumulation=1, **mixing):
+    return tiny_run_config(
+        ("dialogue", "math", "code"), 120, arch=arch, seed=5,
+        mixing={"interval": 4, "probe_batches": 2, "source": source, "layers": layers, **mixing},
+        training={"max_steps": 12, "gradient_accumulation_steps": accumulation, "learning_rate": 0.003},
+    )
 
 
 class ForwardsDuringTraining(TrainerCallback):
@@ -58,20 +47,9 @@ class ForwardsDuringTraining(TrainerCallback):
         self.training = False
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    """One tokenizer and tokenisation cache for the module's runs (the same data and vocabulary each time)."""
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def _cache(shared_cache, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(shared_cache))
-
-
 def run(tmp_path, monkeypatch, source, arch="mixtral", layers="last", accumulation=1, extra=()):
     out = tmp_path / source
-    text = CONFIG.format(arch=arch, source=source, layers=layers, accumulation=accumulation)
+    text = config_text(arch, source, layers, accumulation)
     prepared = prepare_run(load_config(text=text, overrides=[f"--output_dir={out}", *extra]))
     forwards = ForwardsDuringTraining(prepared.trainer.model)
     prepared.trainer.add_callback(forwards)
@@ -141,7 +119,7 @@ def test_online_source_refuses_a_model_read_only_through_router_logits():
 
 
 def test_a_layer_the_model_lacks_stops_the_run_before_training(tmp_path):
-    text = CONFIG.format(arch="mixtral", source="online", layers="last", accumulation=1)
+    text = config_text(source="online")
     config = load_config(text=text, overrides=[f"--output_dir={tmp_path / 'run'}", "--mixing.layers=5"])
     with pytest.raises(RoutingError, match=r"^mixing.layers: routing layer 5 is not .* has 2 MoE layer"):
         prepare_run(config)
@@ -258,16 +236,14 @@ def test_online_counts_round_trip_through_a_checkpoint_state():
 )
 def test_bad_routing_config_names_the_line_and_field(mixing, message):
     key, value = mixing.split(": ", 1)
-    fields = {"source": "probe", "layers": "last"}
-    text = CONFIG.format(arch="mixtral", accumulation=1, **(fields | {key: value}))
-    if key not in fields:
-        text = text.replace("mixing: {", "mixing: {" + mixing + ", ")
+    text = config_text(**{key: yaml.safe_load(value)})
+    assert f"{key}: {value}" in text  # the bad value reaches the file as written here
     with pytest.raises(ConfigError, match=message):
         load_config(text=text)
 
 
 def test_routing_config_values_load():
-    text = CONFIG.format(arch="mixtral", source="online", layers="[0, -1]", accumulation=1)
+    text = config_text(source="online", layers=[0, -1])
     mixing = load_config(text=text, overrides=["--mixing.load_ema=0.5", "--mixing.count_prompt_tokens=false"]).mixing
     assert (mixing.source, mixing.layers, mixing.load_ema, mixing.count_prompt_tokens) == ("online", [0, -1], 0.5, False)
     assert load_config(text=text, overrides=["--mixing.layers=all"]).mixing.layers == "all"

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from moemix.data.sampler import MixtureSampler
+from moemix.files import read_jsonl
 from moemix.mixing import from_state
 from moemix.train.callback import MixingCallback
-from moemix.files import read_jsonl
 from moemix.train.loads import WindowLoads
 
 NAMES = ["chat", "math", "code"]

@@ -11,24 +11,13 @@ from moemix.cli import main
 from moemix.config import load_config
 from moemix.errors import ConfigError
 from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 
-CONFIG = """
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 50}
-  - {name: math, path: "builtin:math", max_examples: 50}
-  - {name: code, path: "builtin:code", max_examples: 50}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
-mixing: {interval: 2, probe_batches: 1, probe_batch_size: 4}
-training: {max_steps: 8, per_device_train_batch_size: 4, disable_tqdm: true, logging_strategy: "no"}
-"""
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+CONFIG = tiny_run_config(
+    ("dialogue", "math", "code"), 50, vocab_size=400, mixing={"policy": None},
+    training={"max_steps": 8, "per_device_eval_batch_size": None},
+)
 
 
 def _train(tmp_path, *overrides):

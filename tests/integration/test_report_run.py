@@ -11,27 +11,18 @@ from moemix.config import load_config
 from moemix.errors import MoemixError
 from moemix.report import plot_run, write_report
 from moemix.report.plots import PLOTS
+from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 
-CONFIG = """
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 60}
-  - {name: math, path: "builtin:math", max_examples: 60}
-  - {name: code, path: "builtin:code", max_examples: 60}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 400}
-mixing: {interval: 2, probe_batches: 1, probe_batch_size: 4}
-training: {max_steps: 6, per_device_train_batch_size: 4, disable_tqdm: true, logging_strategy: "no"}
-"""
+CONFIG = tiny_run_config(
+    ("dialogue", "math", "code"), 60, vocab_size=400, mixing={"policy": None},
+    training={"max_steps": 6, "per_device_eval_batch_size": None},
+)
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
-    import os
-
-    os.environ["MOEMIX_CACHE"] = str(root / "cache")
     prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={root / 'run'}"])).train()
     return root / "run"
 

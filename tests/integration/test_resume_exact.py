@@ -16,31 +16,17 @@ from safetensors.torch import load_file
 from moemix.cli import main
 from moemix.config import load_config
 from moemix.errors import MoemixError
+from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 from moemix.train.checkpoint import STATE_FILE, complete_checkpoints
-from moemix.files import read_jsonl
 
-CONFIG = """
-seed: 11
-max_length: 96
-eval_batches: 1
-log_draws: true
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 150}
-  - {name: math, path: "builtin:math", max_examples: 150}
-  - {name: code, path: "builtin:code", max_examples: 150}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 512}
-mixing: {policy: dynamic, interval: 3, probe_batches: 2, probe_batch_size: 4}
-training:
-  max_steps: 40
-  per_device_train_batch_size: 4
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  save_strategy: steps
-  save_steps: 10
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+SETTINGS = dict(
+    datasets=("dialogue", "math", "code"), max_examples=150, seed=11, log_draws=True,
+    mixing={"interval": 3, "probe_batches": 2},
+    training={"max_steps": 40, "learning_rate": 0.003, "save_strategy": "steps", "save_steps": 10},
+)
+CONFIG = tiny_run_config(**SETTINGS)
 
 # Runs a config in a child process and kills that process with SIGKILL at a chosen point.
 KILLER = textwrap.dedent(
@@ -77,7 +63,6 @@ KILLER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    os.environ["MOEMIX_CACHE"] = str(root / "cache")
     config = root / "run.yaml"
     config.write_text(CONFIG)
     straight = root / "straight"
@@ -119,6 +104,7 @@ def _assert_same_metrics(a: Path, b: Path) -> None:
     assert ma == mb
 
 
+@pytest.mark.slow  # a child process trains to step 23 and is killed, then the resumed run: ~15 s of CPU
 def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     root, config, straight = setup
     killed = root / "killed"
@@ -132,6 +118,7 @@ def test_sigkill_then_resume_equals_straight_run(setup, capsys):
     assert state["step"] == 20 and state["sampler"]["draws"] == 20 * 4
 
 
+@pytest.mark.slow  # a child process killed while saving, then the resumed run: ~13 s of CPU
 def test_sigkill_while_saving_leaves_previous_checkpoint(setup):
     root, config, straight = setup
     torn = root / "torn"
@@ -160,12 +147,13 @@ def test_resume_without_checkpoint_is_an_error(setup, tmp_path):
         prepare_run(load_config(config, [f"--output_dir={tmp_path}", "--resume_from_checkpoint=true"]))
 
 
+@pytest.mark.slow  # a straight run, a killed child process and the resumed run: ~15 s of CPU
 def test_online_source_resumes_mid_window_exactly(setup):
     # With the online signal the counts of the window in progress live in the checkpoint: a run killed at
     # step 23 and resumed from step 20 (mid-window: updates at 18 and 21) still equals the straight run.
     root, _, _ = setup
     config = root / "online.yaml"
-    config.write_text(CONFIG.replace("mixing: {policy: dynamic,", "mixing: {policy: dynamic, source: online, load_ema: 0.5,"))
+    config.write_text(tiny_run_config(**SETTINGS | {"mixing": SETTINGS["mixing"] | {"source": "online", "load_ema": 0.5}}))
     straight = root / "online_straight"
     prepare_run(load_config(config, [f"--output_dir={straight}"])).train()
     killed = root / "online_killed"

@@ -9,28 +9,13 @@ import pytest
 
 from moemix.cli import main
 from moemix.config import load_config
+from moemix.testing import tiny_run_config
 from moemix.train.run import RUN_CONFIG
 
-CONFIG = """
-seed: 7
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 80}
-  - {name: math, path: "builtin:math", max_examples: 80}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 512}
-mixing: {policy: dynamic, interval: 2, probe_batches: 1, probe_batch_size: 4}
-training:
-  max_steps: 4
-  per_device_train_batch_size: 4
-  per_device_eval_batch_size: 8
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+CONFIG = tiny_run_config(seed=7)
 
 
 def test_run_writes_its_config_and_eval_reads_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "c.yaml").write_text(CONFIG)
     overrides = ["--output_dir=run", "--mixing.eta=3", "--learning_rate=0.002"]

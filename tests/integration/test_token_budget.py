@@ -11,33 +11,17 @@ import pytest
 from moemix.config import load_config
 from moemix.errors import ConfigError
 from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 from moemix.train.checkpoint import STATE_FILE
 
-CONFIG = """
-seed: 5
-max_length: 96
-eval_batches: 1
-log_draws: true
-datasets:
-  - {name: dialogue, path: "builtin:dialogue", max_examples: 120}
-  - {name: math, path: "builtin:math", max_examples: 120}
-  - {name: code, path: "builtin:code", max_examples: 120}
-model: {tiny: mixtral, tokenizer: builtin, vocab_size: 512}
-mixing: {policy: dynamic, interval: 3, probe_batches: 1, probe_batch_size: 4}
-training:
-  max_steps: 50
-  per_device_train_batch_size: 4
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  lr_scheduler_type: constant_with_warmup
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+CONFIG = tiny_run_config(
+    ("dialogue", "math", "code"), 120, seed=5, log_draws=True, mixing={"interval": 3},
+    training={"max_steps": 50, "learning_rate": 0.003, "lr_scheduler_type": "constant_with_warmup"},
+)
 
 
-def test_stops_at_the_step_that_reaches_the_budget(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_stops_at_the_step_that_reaches_the_budget(tmp_path):
     budget = 2000
     config = load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'run'}", f"--max_tokens={budget}"])
     run = prepare_run(config)
@@ -57,8 +41,7 @@ def test_stops_at_the_step_that_reaches_the_budget(tmp_path, monkeypatch):
     assert metrics["tokens_seen"] == {name: int(sum(s[d] for s in per_step)) for d, name in enumerate(run.names)}
 
 
-def test_resume_counts_tokens_before_the_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_resume_counts_tokens_before_the_checkpoint(tmp_path):
     common = ["--max_steps=12", "--save_strategy=steps", "--save_steps=6"]
     straight = prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'a'}", *common]))
     straight.train()

@@ -9,27 +9,16 @@ import pytest
 from transformers import TrainerCallback
 
 from moemix.config import load_config
-from moemix.train import prepare_run
 from moemix.files import read_jsonl
+from moemix.testing import tiny_run_config
+from moemix.train import prepare_run
 
-CONFIG = """
-seed: 3
-max_length: 96
-eval_batches: 1
-datasets:
-  - {{name: dialogue, path: "builtin:dialogue", max_examples: 120}}
-  - {{name: math, path: "builtin:math", max_examples: 120}}
-  - {{name: code, path: "builtin:code", max_examples: 120}}
-model: {{tiny: {arch}, tokenizer: builtin, vocab_size: 512}}
-mixing: {{policy: dynamic, interval: {interval}, probe_batches: 2, probe_batch_size: 4}}
-training:
-  max_steps: {steps}
-  per_device_train_batch_size: 4
-  per_device_eval_batch_size: 8
-  learning_rate: 0.003
-  disable_tqdm: true
-  logging_strategy: "no"
-"""
+
+def config_text(arch, interval, steps):
+    return tiny_run_config(
+        ("dialogue", "math", "code"), 120, arch=arch, seed=3, mixing={"interval": interval, "probe_batches": 2},
+        training={"max_steps": steps, "learning_rate": 0.003},
+    )
 
 
 class WeightsEachStep(TrainerCallback):
@@ -43,11 +32,10 @@ class WeightsEachStep(TrainerCallback):
 
 
 @pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
-def test_weights_change_only_at_interval(arch, tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_weights_change_only_at_interval(arch, tmp_path):
     interval, steps = 4, 12
     config = load_config(
-        text=CONFIG.format(arch=arch, interval=interval, steps=steps), overrides=[f"--output_dir={tmp_path / 'run'}"]
+        text=config_text(arch, interval, steps), overrides=[f"--output_dir={tmp_path / 'run'}"]
     )
     run = prepare_run(config)
     recorder = WeightsEachStep(run.sampler)

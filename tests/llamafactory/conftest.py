@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-if importlib.util.find_spec("llamafactory") is None:
+# tests/ is on sys.path (the folder of tests/conftest.py), where this folder itself would pass for a namespace
+# package named llamafactory: only an installed one (a module with a file) counts.
+_installed = importlib.util.find_spec("llamafactory")
+if _installed is None or _installed.origin is None:
     collect_ignore_glob = ["test_*.py"]
 
 sys.path.insert(0, str(Path(__file__).parent))

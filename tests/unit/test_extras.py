@@ -19,9 +19,8 @@ training: {max_steps: 1}
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch, capsys):
+def run(tmp_path, cache, capsys):
     """Run `moemix train` on a small config; return (exit code, stderr, whether anything was loaded)."""
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
 
@@ -29,7 +28,7 @@ def run(tmp_path, monkeypatch, capsys):
         code = main(["train", str(config), f"--output_dir={tmp_path / 'run'}", *overrides])
         err = capsys.readouterr().err.strip()
         # The builtin tokenizer is trained (and cached) first thing after the checks: no cache, nothing loaded.
-        loaded = (tmp_path / "cache").exists() or (tmp_path / "run" / "run_config.yaml").exists()
+        loaded = cache.exists() or (tmp_path / "run" / "run_config.yaml").exists()
         return code, err, loaded
 
     return train

@@ -9,7 +9,15 @@ from moemix.config.convert import Raw, closest, training_argument_names, trainin
 from moemix.config.data import CLEAN_UP, FIELDS, FORMATS, TRUNCATIONS, DataConfig, DatasetConfig, template_fields
 from moemix.config.docs import field_docs
 from moemix.config.files import DATA_SUFFIXES, data_suffix, expand_each_file
-from moemix.config.loader import Where, check_override_key, dump_config, load_config, load_section, parse_overrides, where_set
+from moemix.config.loader import (
+    Where,
+    check_override_key,
+    dump_config,
+    load_config,
+    load_section,
+    parse_overrides,
+    where_set,
+)
 from moemix.config.mixing import CRITERIA, DISTANCES, POLICY_NAMES, MixingConfig
 from moemix.config.model import UPCYCLE_MODES, LoraConfig, ModelConfig, UpcycleConfig
 from moemix.config.rules import OneOf, Range, check_section, choices, setting

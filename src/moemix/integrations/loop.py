@@ -22,9 +22,9 @@ from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import restart_log
 from moemix.train.distributed import rank_and_world
 from moemix.train.online import OnlineExpertCounts, check_routing
-from moemix.train.update_noise import online_units
 from moemix.train.policies import mixing_policy
 from moemix.train.state import MixtureState
+from moemix.train.update_noise import online_units
 
 
 class _Tagged(torch.utils.data.Dataset):

@@ -33,11 +33,11 @@ from moemix.train.callback import MixingCallback
 from moemix.train.checkpoint import CheckpointCallback, resolve_resume, restart_log
 from moemix.train.freeze import freeze_routers
 from moemix.train.online import OnlineExpertCounts, check_routing
-from moemix.train.update_noise import online_units
 from moemix.train.policies import mixing_policy
 from moemix.train.scalars import PendingScalars
 from moemix.train.state import MixtureState
 from moemix.train.trainer import ticket_count
+from moemix.train.update_noise import online_units
 from moemix.train.window_loss import WindowLoss
 
 LOG_FILE = "mixture.jsonl"

@@ -17,7 +17,15 @@ from matplotlib.lines import Line2D
 
 from moemix.report.run_folder import RunFolder
 from moemix.report.styles import (
-    COLOURS, HIGHLIGHT_ABOVE, TALL, legend_outside, line_style, new_figure, row_inches, short_labels, text_inches,
+    COLOURS,
+    HIGHLIGHT_ABOVE,
+    TALL,
+    legend_outside,
+    line_style,
+    new_figure,
+    row_inches,
+    short_labels,
+    text_inches,
     tick_fontsize,
 )
 

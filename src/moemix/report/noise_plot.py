@@ -18,7 +18,15 @@ from matplotlib.lines import Line2D
 
 from moemix.report.run_folder import RunFolder
 from moemix.report.styles import (
-    COLOURS, GREY, MAX_INCHES, legend_outside, line_style, new_figure, plt, short_labels, text_inches,
+    COLOURS,
+    GREY,
+    MAX_INCHES,
+    legend_outside,
+    line_style,
+    new_figure,
+    plt,
+    short_labels,
+    text_inches,
 )
 
 ONE_AXES = 6

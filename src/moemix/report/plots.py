@@ -19,8 +19,18 @@ from moemix.report.noise_plot import noise_figure
 from moemix.report.replay import initial_weights, time_averaged_weights
 from moemix.report.run_folder import RunFolder, read_run
 from moemix.report.styles import (
-    GREY, HIGHLIGHT_ABOVE, TALL, HIGHLIGHTED, legend_outside, line_style, new_figure, row_inches, save, short_labels,
-    text_inches, tick_fontsize,
+    GREY,
+    HIGHLIGHT_ABOVE,
+    HIGHLIGHTED,
+    TALL,
+    legend_outside,
+    line_style,
+    new_figure,
+    row_inches,
+    save,
+    short_labels,
+    text_inches,
+    tick_fontsize,
 )
 
 PLOTS = ("weights.png", "loads.png", "distances.png", "noise.png", "realised.png", "dev_loss.png")

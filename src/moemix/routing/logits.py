@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from moemix.errors import RoutingError
-from moemix.routing.locate import LayerSpec, read_size, unwrap_model, resolve_layer_indices
+from moemix.routing.locate import LayerSpec, read_size, resolve_layer_indices, unwrap_model
 
 _TOP_K_KEYS = ("num_experts_per_tok", "top_k", "moe_top_k", "num_experts_per_token", "moe_k", "num_selects")
 

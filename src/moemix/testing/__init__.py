@@ -4,5 +4,16 @@ from __future__ import annotations
 
 from moemix.models.tiny import TINY_ARCHS, tiny_moe  # the builder lives in models (model.tiny uses it)
 from moemix.testing.distributed import rank_parameters, run_distributed
+from moemix.testing.runs import builtin_texts, builtin_tokenizer, padded_batch, save_tiny_model, tiny_run_config
 
-__all__ = ["TINY_ARCHS", "rank_parameters", "run_distributed", "tiny_moe"]
+__all__ = [
+    "TINY_ARCHS",
+    "builtin_texts",
+    "builtin_tokenizer",
+    "padded_batch",
+    "rank_parameters",
+    "run_distributed",
+    "save_tiny_model",
+    "tiny_moe",
+    "tiny_run_config",
+]

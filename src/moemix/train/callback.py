@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-import logging
-
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
 from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
-from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
-from moemix.train.evaluate import dev_loss
 from moemix.errors import RoutingError
+from moemix.files import append_jsonl
+from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
 from moemix.models.prefix import prefix_of
 from moemix.routing import LayerSpec, select_moe_layers
 from moemix.routing.probe import grouped_counts, rows_of
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
-from moemix.files import append_jsonl
+from moemix.train.evaluate import dev_loss
 from moemix.train.loads import WindowLoads
-from moemix.train.update_noise import estimates_noise, update_noise, warn_about_noise
 from moemix.train.scalars import PendingScalars
-
+from moemix.train.update_noise import estimates_noise, update_noise, warn_about_noise
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from tqdm.auto import tqdm
 
 from moemix.config import load_config
 from moemix.errors import ConfigError
+from moemix.files import write_text_atomic
 from moemix.mixing import POLICIES
 from moemix.report.summary import markdown, run_row, write_csv
-from moemix.files import write_text_atomic
 
 
 @dataclass(frozen=True)

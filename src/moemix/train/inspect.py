@@ -10,7 +10,7 @@ from moemix.config import Config, where_set
 from moemix.data.load import load_data, training_texts
 from moemix.data.mixture import MixtureCollator, fixed_batches
 from moemix.errors import ConfigError
-from moemix.files import append_jsonl, write_json_atomic
+from moemix.files import write_json_atomic
 from moemix.mixing import normalise_loads, pairwise_l2
 from moemix.models import build_tokenizer, check_model_source, load_model
 from moemix.report.plots import plot_distances, plot_loads

@@ -8,7 +8,6 @@ until every step has passed: a run that fails on the way leaves the folder as it
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +40,12 @@ from moemix.train.folder import RunFolder
 from moemix.train.freeze import freeze_routers
 from moemix.train.launch import check_distributed, check_launch, join_deepspeed
 from moemix.train.online import OnlineExpertCounts, check_routing
-from moemix.train.update_noise import online_units
 from moemix.train.policies import build_policy
 from moemix.train.prepared import PreparedRun, RunResult
 from moemix.train.scalars import PendingScalars
 from moemix.train.state import MixtureState
 from moemix.train.trainer import MixtureTrainer, ticket_count
+from moemix.train.update_noise import online_units
 from moemix.train.window_loss import WindowLoss
 
 __all__ = ["RUN_CONFIG", "TRAINING_DEFAULTS", "PreparedRun", "RunResult", "prepare_run", "run_training", "training_arguments"]

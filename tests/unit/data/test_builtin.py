@@ -14,13 +14,14 @@ import re
 
 import pytest
 
-from moemix.data.builtin import nlp, shared
 from moemix.data.builtin import (
     DOMAINS,
     builtin_records,
     code_task,
     conversation_text,
     math_problem,
+    nlp,
+    shared,
     write_builtin_jsonl,
 )
 from moemix.errors import DataError

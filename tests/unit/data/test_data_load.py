@@ -11,22 +11,20 @@ import moemix.data.load as load_module
 import moemix.data.tokenized as tokenized_module
 from moemix.config import load_config
 from moemix.data.builtin import builtin_records
-from moemix.data.load import hold_out, load_data, load_dataset, tokenize_examples, training_texts, Example
+from moemix.data.load import Example, hold_out, load_data, load_dataset, tokenize_examples, training_texts
 from moemix.data.render import tokenize_conversation
-from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.data.validate import SplitReport
 from moemix.errors import DataError
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for d in ("dialogue", "math") for r in builtin_records(d, "train", n=60) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=600, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("dialogue", "math"), 60, vocab_size=600, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+# Each test a tokenisation cache of its own: some check what was read from it and what was written.
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 def _alpaca_file(path, n, bad=()):

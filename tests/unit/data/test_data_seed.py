@@ -7,15 +7,13 @@ import json
 import pytest
 
 from moemix.config import load_config
-from moemix.data.builtin import builtin_records
 from moemix.data.load import load_data
-from moemix.data.tokenizer import train_bpe_tokenizer
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for r in builtin_records("math", "train", n=40) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("math",), 40, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
 def _dev_examples(tmp_path, tok, extra: str) -> dict[str, list[tuple[int, ...]]]:
@@ -31,8 +29,7 @@ datasets:
     return {ds.name: sorted(tuple(x) for x in item.dev.input_ids) for ds, item in zip(config.datasets, load_data(config, tok))}
 
 
-def test_configs_differing_only_in_seed_hold_out_the_same_dev_examples(tmp_path, tok, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_configs_differing_only_in_seed_hold_out_the_same_dev_examples(tmp_path, tok, cache):
     for name in ("a", "b"):
         rows = [{"instruction": f"{name}: add {i} and {i + 1}", "output": f"{2 * i + 1}"} for i in range(40)]
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

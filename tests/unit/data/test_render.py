@@ -8,14 +8,13 @@ import pytest
 from moemix.data import IGNORE_INDEX, tokenize_conversation
 from moemix.data.builtin import DOMAINS, builtin_records
 from moemix.data.formats import to_messages
-from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.errors import DataError
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for d in DOMAINS for r in builtin_records(d, "train", n=100) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=800, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(DOMAINS, 100, vocab_size=800, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,22 @@ import json
 import pytest
 
 from moemix.config import DatasetConfig
-from moemix.data.builtin import builtin_records
 from moemix.data.load import load_dataset
 from moemix.data.targets import check_targets, special_token_texts
 from moemix.data.tokenized import Example
-from moemix.data.tokenizer import SPECIAL_TOKENS, train_bpe_tokenizer
+from moemix.data.tokenizer import SPECIAL_TOKENS
 from moemix.data.validate import EMPTY_TARGET, SPECIAL_IN_TARGET, SplitReport
 from moemix.errors import DataError
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for r in builtin_records("nlp", "train", n=60) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=500, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("nlp",), 60, vocab_size=500, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+# Each test a tokenisation cache of its own: some check what was read from it and what was written.
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 def _example(answer: str, place: str = "f:1") -> Example:

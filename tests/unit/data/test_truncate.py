@@ -6,20 +6,19 @@ import random
 
 import pytest
 
-from moemix.data.builtin import builtin_records
 from moemix.data.render import IGNORE_INDEX
 from moemix.data.tokenized import Example, tokenize_examples
-from moemix.data.tokenizer import IM_END, train_bpe_tokenizer
+from moemix.data.tokenizer import IM_END
 from moemix.data.truncate import fit_prompt
 from moemix.data.validate import SplitReport
+from moemix.testing import builtin_tokenizer
 
 WORDS = "river stone cloud garden pencil window orange tiger music yellow planet island".split()
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for r in builtin_records("dialogue", "train", n=60) for t in r["conversations"]] + WORDS
-    return train_bpe_tokenizer(texts, vocab_size=500, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("dialogue",), 60, vocab_size=500, cache_dir=tmp_path_factory.mktemp("tok"), extra=WORDS)
 
 
 def _length(tok, messages, generation_prompt=False):

@@ -8,9 +8,7 @@ import logging
 import pytest
 
 from moemix.config import load_config
-from moemix.data.builtin import builtin_records
 from moemix.data.load import load_data
-from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.data.validate import (
     MAX_LISTED,
     SPECIAL_IN_TARGET,
@@ -21,12 +19,12 @@ from moemix.data.validate import (
     format_report,
     summary_table,
 )
+from moemix.testing import builtin_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory):
-    texts = [t["value"] for r in builtin_records("nlp", "train", n=40) for t in r["conversations"]]
-    return train_bpe_tokenizer(texts, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
+    return builtin_tokenizer(("nlp",), 40, vocab_size=400, cache_dir=tmp_path_factory.mktemp("tok"))
 
 
 def test_each_kind_keeps_its_own_first_problems_so_an_invalid_record_is_never_crowded_out():
@@ -93,8 +91,7 @@ def _rows(n, long_every=0, bad_every=0):
     return rows
 
 
-def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, monkeypatch, caplog):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, cache, caplog):
     clean = _config(tmp_path, _rows(60), _rows(60))
     with caplog.at_level(logging.WARNING, logger="moemix"):
         load_data(clean, tok)
@@ -112,8 +109,7 @@ def test_a_run_logs_one_table_and_the_details_only_at_info_level(tmp_path, tok, 
     assert any(m.startswith("dataset 'a' train: first problem: ") for m in details)
 
 
-def test_all_problems_reads_past_a_cached_report_that_lists_fewer(tmp_path, tok, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
+def test_all_problems_reads_past_a_cached_report_that_lists_fewer(tmp_path, tok, cache):
     config = _config(tmp_path, _rows(60), _rows(120, bad_every=2))  # b: 60 invalid records
     config.datasets[1].dev_size = 5
     first = load_data(config, tok)[1].report

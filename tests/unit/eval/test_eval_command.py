@@ -8,19 +8,11 @@ import json
 import pytest
 
 from moemix.cli import main
-from moemix.data.builtin import builtin_records
-from moemix.data.tokenizer import train_bpe_tokenizer
-from moemix.testing import tiny_moe
+from moemix.testing import save_tiny_model, tiny_run_config
 
-CONFIG = """
-max_length: 96
-eval_batches: 1
-datasets:
-  - {name: math, path: "builtin:math", max_examples: 20}
-  - {name: code, path: "builtin:code", max_examples: 20}
-model: {name_or_path: unused}
-training: {per_device_eval_batch_size: 4}
-"""
+# Only what evaluation reads matters here (datasets, max_length, eval_batches, the eval batch size); the model is
+# the one given on the command line.
+CONFIG = tiny_run_config(("math", "code"), 20, model={"name_or_path": "unused"}, training={"per_device_eval_batch_size": 4})
 
 HUMANEVAL = {
     "task_id": "Toy/0",
@@ -31,18 +23,9 @@ HUMANEVAL = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.fixture
 def files(tmp_path):
-    model_dir = tmp_path / "model"
-    texts = [turn["value"] for d in ("math", "code") for r in builtin_records(d, "train", n=50) for turn in r["conversations"]]
-    tokenizer = train_bpe_tokenizer(texts, vocab_size=300, cache_dir=tmp_path / "tok")
-    tiny_moe("mixtral", vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_model(tmp_path / "model", "mixtral", ("math", "code"), n=50, vocab_size=300)
     (tmp_path / "run.yaml").write_text(CONFIG)
     gsm = tmp_path / "gsm.jsonl"
     gsm.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n" for i in range(3)))

@@ -11,11 +11,11 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
 
 from moemix.data.render import IGNORE_INDEX
+from moemix.models.lora import freeze_layers
 from moemix.models.prefix import FrozenPrefix, prefix_of
 from moemix.testing import tiny_moe
 from moemix.train.callback import probe_loads
 from moemix.train.evaluate import dev_loss, dev_losses, token_losses
-from moemix.models.lora import freeze_layers
 
 VOCAB = 256
 

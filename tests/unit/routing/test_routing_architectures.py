@@ -14,10 +14,8 @@ import torch
 
 from moemix.routing import capture_layers, expert_counts, find_moe_layers
 from moemix.routing.locate import INDEX_ARGUMENTS
-from moemix.testing import TINY_ARCHS, tiny_moe
+from moemix.testing import TINY_ARCHS, padded_batch, tiny_moe
 
-VOCAB = 256
-SEQ = 12
 # Layer 0 dense, layer 1 MoE, in the tiny configs of these (DeepSeek-style first_k_dense_replace or an explicit
 # per-layer pattern); LongCat-Flash has one decoder layer holding one MoE block.
 DENSE_FIRST = {
@@ -26,17 +24,6 @@ DENSE_FIRST = {
     "kimi_linear", "laguna", "lfm2_moe", "mimo_v2_flash", "nemotron_h",
 }  # fmt: skip
 ONE_MOE_LAYER = DENSE_FIRST | {"longcat_flash"}
-
-
-def padded_batch(seed=0):
-    """Three samples of 12 positions: right-padded (8 tokens), left-padded (5 tokens), full (12 tokens)."""
-    generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(3, VOCAB, (3, SEQ), generator=generator)
-    attention_mask = torch.ones(3, SEQ, dtype=torch.long)
-    attention_mask[0, 8:] = 0
-    attention_mask[1, :7] = 0
-    input_ids[attention_mask == 0] = 0  # pad_token_id of tiny_moe
-    return input_ids, attention_mask
 
 
 class ReceivedByExperts:

@@ -9,21 +9,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from moemix.errors import RoutingError
 from moemix.routing import capture_routing, count_choices, expert_counts, find_moe_layers
-from moemix.testing import TINY_ARCHS, tiny_moe
+from moemix.testing import TINY_ARCHS, padded_batch, tiny_moe
 
 VOCAB = 256
 SEQ = 12
-
-
-def padded_batch(seed=0):
-    """Three samples of 12 positions: right-padded (8 tokens), left-padded (5 tokens), full (12 tokens)."""
-    generator = torch.Generator().manual_seed(seed)
-    input_ids = torch.randint(3, VOCAB, (3, SEQ), generator=generator)
-    attention_mask = torch.ones(3, SEQ, dtype=torch.long)
-    attention_mask[0, 8:] = 0
-    attention_mask[1, :7] = 0
-    input_ids[attention_mask == 0] = 0  # pad_token_id of tiny_moe
-    return input_ids, attention_mask
 
 
 @pytest.mark.parametrize("arch", TINY_ARCHS)

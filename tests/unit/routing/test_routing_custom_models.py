@@ -19,7 +19,7 @@ from moemix.routing import (
     select_moe_layers,
 )
 from moemix.routing.outputs import router_choices
-from moemix.testing import tiny_moe
+from moemix.testing import padded_batch, tiny_moe
 
 HIDDEN, EXPERTS, TOP_K, VOCAB = 16, 4, 2, 50
 
@@ -97,13 +97,9 @@ class NoLogitsMoE(RemoteStyleMoE):
         return super().forward(input_ids, attention_mask, output_router_logits=False)
 
 
-def padded_batch():
-    generator = torch.Generator().manual_seed(0)
-    input_ids = torch.randint(1, VOCAB, (3, 7), generator=generator)
-    mask = torch.ones(3, 7, dtype=torch.long)
-    mask[0, 5:] = 0
-    mask[1, :3] = 0
-    return input_ids.masked_fill(mask == 0, 0), mask
+def small_padded_batch():
+    """Three rows of 7 positions over this file's vocabulary: right-padded (5 tokens), left-padded (4), full."""
+    return padded_batch(vocab_size=VOCAB, length=7, spans=((0, 5), (3, 7), (0, 7)), low=1)
 
 
 def reference(model, input_ids, mask, layer):
@@ -119,7 +115,7 @@ def reference(model, input_ids, mask, layer):
 def test_unfound_routers_raise_an_error_naming_the_class_and_router_module():
     model = NoLogitsMoE()
     with pytest.raises(RoutersNotFoundError) as error:
-        expert_counts(model, *padded_batch())
+        expert_counts(model, *small_padded_batch())
     message = str(error.value)
     assert message.startswith("NoLogitsMoE has no Mixture-of-Experts layer")
     assert "router_module (mixing.router_module in a moemix config)" in message
@@ -128,7 +124,7 @@ def test_unfound_routers_raise_an_error_naming_the_class_and_router_module():
 
 def test_router_module_points_moemix_at_the_routers():
     model = NoLogitsMoE().eval()
-    input_ids, mask = padded_batch()
+    input_ids, mask = small_padded_batch()
 
     layers = find_moe_layers(model, router_module="layers.*.switch")
     counts = expert_counts(model, input_ids, mask, layer="all", router_module="layers.*.switch")
@@ -159,7 +155,7 @@ def test_router_module_is_matched_through_a_wrapper_prefix():
 def test_output_router_logits_path_counts_each_layer_without_padding(layer):
     model = RemoteStyleMoE()
     model.train()
-    input_ids, mask = padded_batch()
+    input_ids, mask = small_padded_batch()
 
     counts = expert_counts(model, input_ids, mask, layer=layer)
 
@@ -175,12 +171,12 @@ def test_output_router_logits_path_refuses_a_model_that_returns_none():
     model = RemoteStyleMoE()
     model.forward = lambda **kwargs: MoeCausalLMOutputWithPast(logits=torch.zeros(1))
     with pytest.raises(RoutingError, match="RemoteStyleMoE returned no router_logits"):
-        expert_counts(model, *padded_batch())
+        expert_counts(model, *small_padded_batch())
 
 
 def test_layers_all_and_lists_concatenate_in_the_given_order():
     model = tiny_moe("qwen3_moe", num_hidden_layers=3)
-    input_ids, mask = padded_batch()
+    input_ids, mask = small_padded_batch()
     per_layer = [expert_counts(model, input_ids, mask, layer=i) for i in range(3)]
 
     assert torch.equal(expert_counts(model, input_ids, mask, layer="all"), torch.cat(per_layer, dim=1))
@@ -193,7 +189,7 @@ def test_layers_all_and_lists_concatenate_in_the_given_order():
 
 def test_capture_layers_records_each_chosen_layer_once_per_forward():
     model = tiny_moe("mixtral", num_hidden_layers=3).eval()
-    input_ids, mask = padded_batch()
+    input_ids, mask = small_padded_batch()
     with torch.no_grad(), capture_layers(model, [2, 0]) as captures:
         model(input_ids=input_ids, attention_mask=mask)
         captures[0].active = False  # an inactive capture skips forwards (e.g. evaluation during training)
@@ -242,7 +238,7 @@ def test_dense_scores_give_the_nonzero_experts_and_plain_logits_are_refused():
 
 def test_count_mask_counts_a_subset_while_the_model_attends_by_the_attention_mask():
     model = tiny_moe("qwen3_moe", seed=4)
-    input_ids, mask = padded_batch()
+    input_ids, mask = small_padded_batch()
     prompt = torch.zeros_like(mask)
     prompt[:, :3] = 1
     answer = mask * (1 - prompt)

@@ -24,7 +24,7 @@ def test_finds_each_moe_block_with_its_router_and_experts(arch):
     assert layers and [layer.index for layer in layers] == list(range(len(layers)))
     for layer in layers:
         assert model.get_submodule(layer.name) is layer.block
-        assert layer.router is getattr(layer.block, "gate", None) or layer.router is getattr(layer.block, "router")
+        assert layer.router is getattr(layer.block, "gate", None) or layer.router is layer.block.router
         assert layer.experts is (None if arch in ROUTER_READ else layer.block.experts)
         assert layer.top_k == (1 if arch == "zaya" else 2)
         assert layer.num_experts == (8 if arch == "deepseek_v3" else 4)

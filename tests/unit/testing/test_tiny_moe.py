@@ -18,7 +18,7 @@ def test_same_seed_same_weights_other_seed_other_weights(arch):
     first, again, other = tiny_moe(arch, seed=5), tiny_moe(arch, seed=5), tiny_moe(arch, seed=6)
 
     weights, weights_again, weights_other = first.state_dict(), again.state_dict(), other.state_dict()
-    assert weights.keys() == weights_again.keys()
+    assert weights.keys() == weights_again.keys() == weights_other.keys()
     assert all(torch.equal(weights[key], weights_again[key]) for key in weights)
     assert not torch.equal(first.lm_head.weight, other.lm_head.weight)
     # Some routers keep their weight in a child (DBRX's layer, HunYuan's wg) beside constant-init scales.

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from moemix.config import MixingConfig
+from moemix.data.sampler import MixtureSampler
 from moemix.files import read_jsonl
 from moemix.mixing import DynamicPolicy, StaticPolicy
 from moemix.mixing.noise import MAX_DATASETS
 from moemix.testing import tiny_moe
-from moemix.data.sampler import MixtureSampler
 from moemix.train.callback import MixingCallback
 from moemix.train.scalars import PendingScalars
 
@@ -40,7 +40,10 @@ ALIKE = [list(range(3, VOCAB))] * 4  # four samples of one distribution: no sign
 DISTINCT = [[5, 6], [60, 61], [130, 131], [200, 201]]  # two tokens each: each dataset routes its own way
 
 
-def callback(tmp_path, probe, policy, collapse_warning=MixingConfig().collapse_warning, names=NAMES):
+DEFAULT_COLLAPSE_WARNING = MixingConfig().collapse_warning
+
+
+def callback(tmp_path, probe, policy, collapse_warning=DEFAULT_COLLAPSE_WARNING, names=NAMES):
     sampler = MixtureSampler([100] * len(names), policy.initial_weights(len(names)), seed=7)
     return MixingCallback(names, policy, sampler, probe, interval=10, log_path=tmp_path / "mixture.jsonl",
                           collapse_warning=collapse_warning, scalars=PendingScalars())

@@ -10,6 +10,7 @@ from typing import Any
 
 from moemix.data.builtin.shared import Turns, conversation
 
+
 @dataclass(frozen=True)
 class CodeTask:
     """A small Python function to write, with its solution and test cases.

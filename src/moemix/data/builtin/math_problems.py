@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from moemix.data.builtin.shared import NAMES, Turns, conversation
 
+
 @dataclass(frozen=True)
 class MathProblem:
     """A word problem with its worked solution.

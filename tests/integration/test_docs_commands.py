@@ -90,6 +90,8 @@ CHEAP: dict[str, Cheap] = {
     "moemix --help": Cheap(prints="usage: moemix"),
     "moemix report runs/demo": Cheap(produces=("runs/demo/report.html",)),
     "moemix replay runs/demo --eta 5 --c 0.1": Cheap(prints="replayed dynamic (logged)"),
+    "moemix replay runs/demo --noise-aware true": Cheap(prints="replayed dynamic (logged)"),
+    "moemix replay runs/demo --noise-aware true --noise-z 2": Cheap(prints="replayed dynamic (logged)"),
     "moemix export-weights runs/demo --format llamafactory --average": Cheap(
         produces=("runs/demo/weights.llamafactory.yaml",), prints="interleave_probs"),
     "moemix export-weights runs/demo --format llamafactory --names dialogue=my_sharegpt,code=my_code_alpaca": Cheap(
@@ -117,6 +119,12 @@ _MY_MIX = "configs/my_mix.yaml is the reader's own config; the flags are checked
 NOT_RUN: dict[str, str] = {
     "make demo": "installs into .venv, then fine-tunes SmolLM2 upcycled to an MoE: minutes on a CPU",
     "make test": "the test suite itself",
+    "make test-all": "the test suite itself, both tiers",
+    "moemix replay": _MENTION,
+    "moemix train configs/demo_tiny.yaml --mixing.noise_aware=true": _TRAINS,
+    "moemix train configs/demo_tiny.yaml --mixing.noise_aware=true --mixing.noise_z=2": _TRAINS,
+    "moemix compare configs/demo_tiny.yaml --strategies dynamic,dynamic/noise_aware=true --seeds 1,2,3 "
+    "--out runs/cmp": "6 training runs of configs/demo_tiny.yaml: minutes",
     "make llamafactory-env": "builds a second environment with LLaMA-Factory's pins from PyPI",
     "make llamafactory-test": "needs the LLaMA-Factory environment (make llamafactory-env)",
     "rm -rf /tmp/democache runs/demo && MOEMIX_CACHE=/tmp/democache /usr/bin/time -v make demo":

@@ -30,7 +30,7 @@ from moemix.routing import (
     check_layers,
     count_by_group,
 )
-from moemix.train.distributed import all_reduce_sum
+from moemix.train.distributed import all_reduce_sum, rank_and_world
 
 
 def check_routing(model: nn.Module, layers: LayerSpec, router_module: str | None) -> None:
@@ -127,7 +127,7 @@ class OnlineExpertCounts:
         self.width = sum(capture.layer.num_experts for capture in self.captures)
         self._counts: list[torch.Tensor | None] = [None] * len(self.captures)
         self.forwards = 0
-        self.sequences = 0  # training sequences counted so far this run: the unit of the next one
+        self.sequences = 0  # training sequences counted so far this run, over all ranks: the unit of the next one
 
     @contextmanager
     def counting(
@@ -148,8 +148,12 @@ class OnlineExpertCounts:
         """
         groups = token_groups(batch, dataset_ids, token_dataset_ids, self.count_prompt_tokens)
         rows = groups.shape[0]
+        rank, world = rank_and_world()
         if self.units > 1:  # (dataset, unit) pairs as one group index; -1 (not counted) stays negative
-            unit = (torch.arange(rows, device=groups.device) + self.sequences) % self.units
+            # The run's sequence index across ranks (rank r holds rows r*B..r*B+B-1 of each global micro-batch),
+            # so N ranks of batch B group the sequences as one rank of batch N*B does.
+            first = self.sequences + rank * rows
+            unit = (torch.arange(rows, device=groups.device) + first) % self.units
             groups = torch.where(groups >= 0, groups * self.units + unit[:, None], groups)
         for capture in self.captures:
             capture.take()
@@ -177,7 +181,7 @@ class OnlineExpertCounts:
                 indices[0], groups, self.num_datasets * self.units, capture.layer.num_experts, out=self._counts[i]
             )
         self.forwards += 1
-        self.sequences += rows
+        self.sequences += rows * world
 
     def read_units(self, model: nn.Module | None = None) -> np.ndarray:
         """The counts since the last read per dataset and unit, summed over ranks, and reset them: one host

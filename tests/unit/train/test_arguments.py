@@ -47,3 +47,14 @@ def test_combinations_transformers_rejects_name_the_field_and_place(training, ov
     with pytest.raises(ConfigError) as info:
         training_arguments(config)
     assert str(info.value).startswith(expected) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("training", "overrides", "place"), [
+    ("{max_steps: 0}", [], "<config>:5: training.max_steps"),
+    ("{}", ["--max_steps=0"], "command-line override --max_steps"),
+])
+def test_zero_steps_is_refused_rather_than_read_as_no_limit(training, overrides, place):
+    config = load_config(text=BASE + f"training: {training}", overrides=overrides)
+    with pytest.raises(ConfigError, match="max_steps 0 trains nothing") as info:
+        training_arguments(config)
+    assert str(info.value).startswith(place)

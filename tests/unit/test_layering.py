@@ -17,6 +17,8 @@ The table, from DESIGN.md and the code:
 - extras, logs (checks and console set-up for the shell): errors only.
 - hub (local path or Hub id; the Hub libraries offline when it cannot be reached): errors only; used by data
   (hf: ids) and models (from_pretrained).
+- integrations (moemix inside a user's own Trainer, TRL or accelerate script, and LLaMA-Factory): the library
+  layers below the shell (errors to train, extras, logs); never cli, flags or testing.
 - flags, cli (the shell): anything but testing.
 - testing (helpers for tests): models, data (built-in texts, the BPE trainer), and whatever a test helper
   needs; nothing imports it but tests.

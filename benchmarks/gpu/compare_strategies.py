@@ -116,22 +116,40 @@ def run_seeds(config: Path, out: Path, strategies: list[str], seeds: list[int], 
 
 
 def write_figures(out: Path, rows: list[dict]) -> None:
-    """DIR/dev_loss.png (final dev loss per dataset and strategy) and DIR/weights.png (first seed's weights)."""
+    """DIR/dev_loss.png (per dataset and strategy, the final dev loss's paired difference to uniform with its
+    95% interval over seeds) and DIR/weights.png (first seed's weights)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from moemix.report.stats import paired_difference
+
     names = [k.split("/", 1)[1] for k in rows[0] if k.startswith("dev_loss/") and k != "dev_loss/mean"]
     strategies = list(dict.fromkeys(str(r["strategy"]) for r in rows))
-    fig, ax = plt.subplots(figsize=(2.2 * len(names) + 3, 4), layout="constrained")
-    width = 0.8 / len(strategies)
-    for i, strategy in enumerate(strategies):
+    uniform = {r["seed"]: r for r in rows if r["strategy"] == "uniform"}
+    others = [s for s in strategies if s != "uniform"] if uniform else strategies
+    columns = [*names, "mean"]
+    fig, ax = plt.subplots(figsize=(1.8 * len(columns) + 3, 4), layout="constrained")
+    width = 0.8 / max(len(others), 1)
+    for i, strategy in enumerate(others):
         group = [r for r in rows if r["strategy"] == strategy]
-        means = [sum(float(r[f"dev_loss/{n}"]) for r in group) / len(group) for n in names]
-        ax.bar([j + i * width for j in range(len(names))], means, width, label=f"{strategy} ({len(group)} seeds)")
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names)
-    ax.set_ylabel("final dev loss (mean over seeds)")
+        xs = [j + i * width for j in range(len(columns))]
+        if uniform:  # the paired difference to uniform per dataset, with its 95% t-interval over seeds
+            diffs = [paired_difference([float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
+                                        for r in group if r["seed"] in uniform]) for c in columns]
+            errors = [0.0 if d.n < 2 else (d.high - d.low) / 2 for d in diffs]
+            ax.bar(xs, [d.mean for d in diffs], width, yerr=errors, capsize=3, label=f"{strategy} ({len(group)} seeds)")
+        else:
+            means = [sum(float(r[f"dev_loss/{c}"]) for r in group) / len(group) for c in columns]
+            ax.bar(xs, means, width, label=f"{strategy} ({len(group)} seeds)")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(columns))], columns)
+    if uniform:
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set_ylabel("final dev loss minus uniform's\n(same seed; bars: 95% t-interval; < 0: better)")
+    else:
+        ax.set_ylabel("final dev loss (mean over seeds)")
+    ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(out / "dev_loss.png", dpi=120)
     plt.close(fig)
@@ -143,7 +161,7 @@ def write_figures(out: Path, rows: list[dict]) -> None:
         log = run / "mixture.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
         for name in names:
-            ax.plot([0] + [r["step"] for r in records], [0.25] + [r["weights"][name] for r in records], label=name,
+            ax.plot([0] + [r["step"] for r in records], [1 / len(names)] + [r["weights"][name] for r in records], label=name,
                     drawstyle="steps-post")
         ax.set_title(strategy, fontsize=9)
         ax.set_xlabel("step")

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from moemix.models.tiny import TINY_ARCHS, tiny_moe  # the builder lives in models (model.tiny uses it)
 from moemix.testing.distributed import rank_parameters, run_distributed
-from moemix.testing.runs import builtin_texts, builtin_tokenizer, padded_batch, save_tiny_model, tiny_run_config
+from moemix.testing.runs import (
+    builtin_texts,
+    builtin_tokenizer,
+    padded_batch,
+    random_dev_batches,
+    save_tiny_model,
+    tiny_run_config,
+)
 
 __all__ = [
     "TINY_ARCHS",
     "builtin_texts",
     "builtin_tokenizer",
     "padded_batch",
+    "random_dev_batches",
     "rank_parameters",
     "run_distributed",
     "save_tiny_model",

@@ -174,3 +174,41 @@ def padded_batch(
     for row, (start, end) in enumerate(spans):
         attention_mask[row, start:end] = 1
     return input_ids.masked_fill(attention_mask == 0, 0), attention_mask
+
+
+def random_dev_batches(
+    seed: int,
+    count: int = 2,
+    rows: int = 3,
+    length: int = 20,
+    shortest: int = 4,
+    vocab_size: int = 256,
+    prompt: int = 3,
+) -> list[dict[str, torch.Tensor]]:
+    """Right-padded batches of random rows of different lengths, as a probe or dev set hands them to the model.
+
+    Args:
+        seed: Seed of the ids and lengths (a generator of its own: the global RNG is untouched).
+        count: Batches.
+        rows: Rows per batch.
+        length: Positions per row.
+        shortest: The shortest row's real tokens (lengths are drawn from ``[shortest, length]``).
+        vocab_size: Ids are drawn from ``[3, vocab_size)``; padding holds id 0.
+        prompt: The first tokens of each row, which carry no label (a prompt).
+
+    Returns:
+        Batches of ``input_ids``, ``attention_mask`` and ``labels`` (``IGNORE_INDEX`` at padding and prompt).
+    """
+    from moemix.data.render import IGNORE_INDEX
+
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(count):
+        input_ids = torch.randint(3, vocab_size, (rows, length), generator=generator)
+        lengths = torch.randint(shortest, length + 1, (rows,), generator=generator)
+        mask = (torch.arange(length)[None] < lengths[:, None]).long()
+        input_ids[mask == 0] = 0
+        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)
+        labels[:, :prompt] = IGNORE_INDEX
+        batches.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
+    return batches

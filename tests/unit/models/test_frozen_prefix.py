@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 import pytest
@@ -10,10 +11,9 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import CausalLMOutput
 
-from moemix.data.render import IGNORE_INDEX
 from moemix.models.lora import freeze_layers
 from moemix.models.prefix import FrozenPrefix, prefix_of
-from moemix.testing import tiny_moe
+from moemix.testing import random_dev_batches, tiny_moe
 from moemix.train.callback import probe_loads
 from moemix.train.evaluate import dev_loss, dev_losses, token_losses
 
@@ -25,19 +25,8 @@ VOCAB = 256
 ARCHS = ["mixtral", "gpt_oss", "deepseek_v3", "qwen3_next", "hy_v4", "jetmoe"]
 
 
-def dev_batches(seed: int, count: int = 2, rows: int = 3, seq: int = 24) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches of different lengths; the first 3 tokens of a row are a prompt without labels."""
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(count):
-        input_ids = torch.randint(3, VOCAB, (rows, seq), generator=generator)
-        lengths = torch.randint(5, seq + 1, (rows,), generator=generator)
-        mask = (torch.arange(seq)[None] < lengths[:, None]).long()
-        input_ids[mask == 0] = 0
-        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)
-        labels[:, :3] = IGNORE_INDEX
-        batches.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
-    return batches
+dev_batches = partial(random_dev_batches, length=24, shortest=5, vocab_size=VOCAB)
+"""Right-padded batches of different lengths; the first 3 tokens of a row are a prompt without labels."""
 
 
 def plain_dev_loss(model, batches) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ import torch
 from moemix.data.render import IGNORE_INDEX
 from moemix.routing import expert_counts, find_moe_layers
 from moemix.routing.probe import GroupedRows, grouped_counts, merge_rows, rows_of
-from moemix.testing import tiny_moe
+from moemix.testing import random_dev_batches, tiny_moe
 from moemix.train.callback import probe_loads
 
 VOCAB = 256
@@ -19,19 +21,8 @@ VOCAB = 256
 ARCHS = ["mixtral", "gpt_oss", "qwen3_next", "deepseek_v3", "jetmoe", "llama4_text"]
 
 
-def dev_batches(seed: int, count: int = 2, rows: int = 3, seq: int = 20) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches of different lengths, prompts (first 3 tokens) carrying no label."""
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(count):
-        input_ids = torch.randint(3, VOCAB, (rows, seq), generator=generator)
-        lengths = torch.randint(4, seq + 1, (rows,), generator=generator)
-        mask = (torch.arange(seq)[None] < lengths[:, None]).long()
-        input_ids[mask == 0] = 0
-        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)
-        labels[:, :3] = IGNORE_INDEX
-        batches.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
-    return batches
+dev_batches = partial(random_dev_batches, length=20, vocab_size=VOCAB)
+"""Right-padded batches of different lengths; the first 3 tokens of a row are a prompt without labels."""
 
 
 def one_forward_per_batch(model, probe, layer="last", count_prompt_tokens=True) -> np.ndarray:

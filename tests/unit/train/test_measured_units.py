@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -9,26 +11,15 @@ import torch
 from moemix.data.render import IGNORE_INDEX
 from moemix.errors import RoutingError
 from moemix.routing import expert_counts
-from moemix.testing import tiny_moe
+from moemix.testing import random_dev_batches, tiny_moe
 from moemix.train.callback import probe_loads, probe_units
 from moemix.train.online import OnlineExpertCounts
 
 VOCAB = 256
 
 
-def dev_batches(seed: int, count: int = 2, rows: int = 3, seq: int = 16) -> list[dict[str, torch.Tensor]]:
-    """Right-padded batches of different lengths, prompts (first 3 tokens) carrying no label."""
-    generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(count):
-        input_ids = torch.randint(3, VOCAB, (rows, seq), generator=generator)
-        lengths = torch.randint(4, seq + 1, (rows,), generator=generator)
-        mask = (torch.arange(seq)[None] < lengths[:, None]).long()
-        input_ids[mask == 0] = 0
-        labels = input_ids.masked_fill(mask == 0, IGNORE_INDEX)
-        labels[:, :3] = IGNORE_INDEX
-        batches.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
-    return batches
+dev_batches = partial(random_dev_batches, length=16, vocab_size=VOCAB)
+"""Right-padded batches of different lengths; the first 3 tokens of a row are a prompt without labels."""
 
 
 @pytest.mark.parametrize("arch", ["mixtral", "deepseek_v3", "jetmoe"])

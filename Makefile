@@ -54,6 +54,7 @@ test-all: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Formats the code in place (ruff format, the [tool.ruff] settings of pyproject.toml).
 format: install

@@ -133,12 +133,19 @@ def main() -> None:
                 result = Path(tmp) / f"{variant}{r}.json"
                 cmd = [sys.executable, __file__, "--child", variant, str(Path(tmp) / f"{variant}{r}"), str(result)]
                 started = time.perf_counter()
-                subprocess.run([*cmd, *overrides], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=dict(os.environ))
+                subprocess.run(
+                    [*cmd, *overrides],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=dict(os.environ),
+                )
                 results[variant].append(json.loads(result.read_text()))
                 times = results[variant][-1]["times"]
                 shown = ", ".join(f"{p} {times[p][0]:.1f}" for p in PHASES)
-                print(f"round {r + 1} {variant}: {time.perf_counter() - started:.0f} s wall; CPU s: {shown}", flush=True)
+                print(
+                    f"round {r + 1} {variant}: {time.perf_counter() - started:.0f} s wall; CPU s: {shown}", flush=True
+                )
 
     print(f"\nmedian over {args.rounds} round(s); CPU seconds (wall seconds)")
     print("| phase | recipe | with frozen-prefix cache | ratio (CPU) |")
@@ -156,7 +163,9 @@ def main() -> None:
             cells.append((statistics.median(cpu), statistics.median(wall)))
         totals[phase] = cells
         ratio = cells[1][0] / cells[0][0] if cells[0][0] else float("nan")
-        print(f"| {phase} | {cells[0][0]:.1f} ({cells[0][1]:.1f}) | {cells[1][0]:.1f} ({cells[1][1]:.1f}) | {ratio:.2f} |")
+        print(
+            f"| {phase} | {cells[0][0]:.1f} ({cells[0][1]:.1f}) | {cells[1][0]:.1f} ({cells[1][1]:.1f}) | {ratio:.2f} |"
+        )
     first = {v: results[v][0] for v in VARIANTS}
     same_weights = first["recipe"]["weights"] == first["prefix"]["weights"]
     loss_diff = max(
@@ -164,8 +173,10 @@ def main() -> None:
         for key in ("dev_loss", "dev_loss_initial")
         for n in first["recipe"][key]
     )
-    print(f"\nfinal weights equal: {same_weights}; largest dev-loss difference: {loss_diff:.2e}; "
-          f"recorded hidden states: {first['prefix']['prefix_bytes'] / 1e6:.1f} MB")
+    print(
+        f"\nfinal weights equal: {same_weights}; largest dev-loss difference: {loss_diff:.2e}; "
+        f"recorded hidden states: {first['prefix']['prefix_bytes'] / 1e6:.1f} MB"
+    )
     print("weights (recipe):", {n: round(w, 4) for n, w in first["recipe"]["weights"].items()})
 
 

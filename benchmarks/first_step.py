@@ -52,8 +52,18 @@ def _start(config: str, cache: Path, out: Path, extra: list[str]) -> dict[str, f
     stamp = out / "stamp.json"
     stamp.unlink(missing_ok=True)
     env = dict(os.environ, MOEMIX_CACHE=str(cache))
-    cmd = [sys.executable, __file__, "--child", config, "--stamp", str(stamp),
-           f"--output_dir={out / 'run'}", "--disable_tqdm", "true", *extra]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        config,
+        "--stamp",
+        str(stamp),
+        f"--output_dir={out / 'run'}",
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
     spawned = time.time()
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     times = json.loads(stamp.read_text())
@@ -86,14 +96,20 @@ def main() -> None:
     keys = ("imported", "prepared", "step")
     med = {mode: {k: statistics.median(r[k] for r in runs) for k in keys} for mode, runs in results.items()}
     print(f"\n{args.config}, median of {args.repeats} starts each")
-    print("| start | to imported (torch, transformers, moemix) | to prepared (data, model, Trainer) | to end of step 1 |")
+    print(
+        "| start | to imported (torch, transformers, moemix) | to prepared (data, model, Trainer) | to end of step 1 |"
+    )
     print("|---|---:|---:|---:|")
     for mode in ("cold", "warm"):
-        print(f"| {mode} cache | {med[mode]['imported']:.1f} s | {med[mode]['prepared']:.1f} s | {med[mode]['step']:.1f} s |")
+        print(
+            f"| {mode} cache | {med[mode]['imported']:.1f} s | {med[mode]['prepared']:.1f} s | {med[mode]['step']:.1f} s |"
+        )
     print("| warm / cold | " + " | ".join(f"{med['warm'][k] / med['cold'][k]:.2f}" for k in keys) + " |")
     warm = med["warm"]
-    print(f"warm start: imports {warm['imported'] / warm['step']:.0%}, preparing {(warm['prepared'] - warm['imported']) / warm['step']:.0%}, "
-          f"initial dev loss and step 1 {(warm['step'] - warm['prepared']) / warm['step']:.0%}")
+    print(
+        f"warm start: imports {warm['imported'] / warm['step']:.0%}, preparing {(warm['prepared'] - warm['imported']) / warm['step']:.0%}, "
+        f"initial dev loss and step 1 {(warm['step'] - warm['prepared']) / warm['step']:.0%}"
+    )
 
 
 if __name__ == "__main__":

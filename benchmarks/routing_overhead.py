@@ -181,8 +181,12 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=100, help="optimizer steps between updates")
     parser.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (paper: 8)")
     parser.add_argument("--quick", action="store_true", help="a short run (under 3 min on 2 cores): fewer steps")
-    parser.add_argument("--timed-interval", type=int, default=100,
-                        help="interval the directly timed ratio is given for (default: the paper's 100)")
+    parser.add_argument(
+        "--timed-interval",
+        type=int,
+        default=100,
+        help="interval the directly timed ratio is given for (default: the paper's 100)",
+    )
     args = parser.parse_args()
     documented = args.timed_interval
     if args.quick:
@@ -241,6 +245,7 @@ def main() -> None:
         f"counting {work * 1e6:.1f} us; {(hook + work) / base_cpu * 100:.3f} % of a step "
         f"({base_cpu * 1000:.1f} ms CPU): ratio {1 + (hook + work) / base_cpu:.4f}"
     )
+
 
 if __name__ == "__main__":
     main()

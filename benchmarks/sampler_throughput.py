@@ -69,8 +69,10 @@ def main() -> None:
 
     datasets.disable_progress_bars()
     rng = np.random.default_rng(args.seed)
-    print("| datasets n | draws | moemix indices/s | moemix examples/s | HF map-style examples/s | HF iterable examples/s "
-          "| moemix examples / HF map-style | moemix examples / HF iterable |")
+    print(
+        "| datasets n | draws | moemix indices/s | moemix examples/s | HF map-style examples/s | HF iterable examples/s "
+        "| moemix examples / HF map-style | moemix examples / HF iterable |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.datasets:
         K = args.draws
@@ -95,8 +97,9 @@ def main() -> None:
         hf = [_hf_dataset(s).with_format("numpy") for s in splits]
 
         def hf_map():
-            mixed = datasets.interleave_datasets(hf, probabilities=weights.tolist(), seed=args.seed,
-                                                 stopping_strategy="first_exhausted")
+            mixed = datasets.interleave_datasets(
+                hf, probabilities=weights.tolist(), seed=args.seed, stopping_strategy="first_exhausted"
+            )
             for i in range(K):
                 mixed[i]
 
@@ -105,8 +108,9 @@ def main() -> None:
         K_iter = min(K, args.iterable_draws)
 
         def hf_iterable():
-            mixed = datasets.interleave_datasets(hf_iter, probabilities=weights.tolist(), seed=args.seed,
-                                                 stopping_strategy="first_exhausted")
+            mixed = datasets.interleave_datasets(
+                hf_iter, probabilities=weights.tolist(), seed=args.seed, stopping_strategy="first_exhausted"
+            )
             for i, _ in enumerate(mixed):
                 if i + 1 == K_iter:
                     break
@@ -115,8 +119,11 @@ def main() -> None:
         r_ex, _ = _rate(moemix_examples, K)
         r_map, _ = _rate(hf_map, K)
         r_it, _ = _rate(hf_iterable, K_iter)
-        print(f"| {n:,} | {K:,} | {r_idx:,.0f} | {r_ex:,.0f} | {r_map:,.0f} | {r_it:,.0f} | {r_ex / r_map:.1f}x | "
-              f"{r_ex / r_it:.1f}x |", flush=True)
+        print(
+            f"| {n:,} | {K:,} | {r_idx:,.0f} | {r_ex:,.0f} | {r_map:,.0f} | {r_it:,.0f} | {r_ex / r_map:.1f}x | "
+            f"{r_ex / r_it:.1f}x |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def main() -> None:
         args.sizes, args.experts = [100, 1000, 10000], [128]
 
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, {platform.python_version()}")
-    print("| datasets n | experts N | moemix time | moemix peak | naive time | naive peak | time ratio naive/moemix | max abs diff |")
+    print(
+        "| datasets n | experts N | moemix time | moemix peak | naive time | naive peak | time ratio naive/moemix | max abs diff |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     rng = np.random.default_rng(args.seed)
     for n in args.sizes:
@@ -88,7 +90,10 @@ def main() -> None:
                 cells = (f"{t_naive * 1e3:,.1f} ms", f"{m_naive:,.1f} MB", f"{t_naive / t_ours:,.1f}x", f"{diff:.1e}")
             else:
                 cells = (f"not run ({naive_gb:,.0f} GB array)", "-", "-", "-")
-            print(f"| {n:,} | {experts} | {t_ours * 1e3:,.1f} ms | {m_ours:,.1f} MB | " + " | ".join(cells) + " |", flush=True)
+            print(
+                f"| {n:,} | {experts} | {t_ours * 1e3:,.1f} ms | {m_ours:,.1f} MB | " + " | ".join(cells) + " |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

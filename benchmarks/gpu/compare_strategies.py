@@ -85,15 +85,23 @@ def build_config(steps: int, batch: int, max_length: int, data: Path) -> dict:
             value = ds.get(key)
             values = [value] if isinstance(value, str) else value
             if values:
-                moved = [str(data / v[len(SHARED) + 1 :]) if v.startswith(SHARED) else str((REPO / v).resolve()) for v in values]
+                moved = [
+                    str(data / v[len(SHARED) + 1 :]) if v.startswith(SHARED) else str((REPO / v).resolve())
+                    for v in values
+                ]
                 ds[key] = moved[0] if isinstance(value, str) else moved
     config["model"] = {
         "name_or_path": "builtin:smollm2",
         "upcycle": {"experts": 8, "top_k": 2, "layers": "all", "mode": "copy", "seed": 0},
     }
     config["eval_batches"] = 4
-    config["training"] = {"learning_rate": 5.0e-5, "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 5,
-                          "weight_decay": 0.0, "bf16": True}
+    config["training"] = {
+        "learning_rate": 5.0e-5,
+        "lr_scheduler_type": "constant_with_warmup",
+        "warmup_steps": 5,
+        "weight_decay": 0.0,
+        "bf16": True,
+    }
     return _sized(config, steps, batch, max_length, updates=5)
 
 
@@ -136,8 +144,16 @@ def write_figures(out: Path, rows: list[dict]) -> None:
         group = [r for r in rows if r["strategy"] == strategy]
         xs = [j + i * width for j in range(len(columns))]
         if uniform:  # the paired difference to uniform per dataset, with its 95% t-interval over seeds
-            diffs = [paired_difference([float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
-                                        for r in group if r["seed"] in uniform]) for c in columns]
+            diffs = [
+                paired_difference(
+                    [
+                        float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
+                        for r in group
+                        if r["seed"] in uniform
+                    ]
+                )
+                for c in columns
+            ]
             errors = [0.0 if d.n < 2 else (d.high - d.low) / 2 for d in diffs]
             ax.bar(xs, [d.mean for d in diffs], width, yerr=errors, capsize=3, label=f"{strategy} ({len(group)} seeds)")
         else:
@@ -154,15 +170,20 @@ def write_figures(out: Path, rows: list[dict]) -> None:
     fig.savefig(out / "dev_loss.png", dpi=120)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(strategies), figsize=(3.6 * len(strategies) + 2, 3.4), squeeze=False,
-                             layout="constrained", sharey=True)
+    fig, axes = plt.subplots(
+        1, len(strategies), figsize=(3.6 * len(strategies) + 2, 3.4), squeeze=False, layout="constrained", sharey=True
+    )
     for ax, strategy in zip(axes[0], strategies):
         run = Path(next(r["run_dir"] for r in rows if r["strategy"] == strategy))
         log = run / "mixture.jsonl"
         records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
         for name in names:
-            ax.plot([0] + [r["step"] for r in records], [1 / len(names)] + [r["weights"][name] for r in records], label=name,
-                    drawstyle="steps-post")
+            ax.plot(
+                [0] + [r["step"] for r in records],
+                [1 / len(names)] + [r["weights"][name] for r in records],
+                label=name,
+                drawstyle="steps-post",
+            )
         ax.set_title(strategy, fontsize=9)
         ax.set_xlabel("step")
     axes[0][0].set_ylabel("weight")
@@ -192,7 +213,9 @@ def main() -> None:
     import torch
 
     if not torch.cuda.is_available() and not args.tiny:
-        raise SystemExit("no CUDA GPU: this benchmark is for one GPU (the CPU demo is `make demo`; --tiny runs anywhere)")
+        raise SystemExit(
+            "no CUDA GPU: this benchmark is for one GPU (the CPU demo is `make demo`; --tiny runs anywhere)"
+        )
     from moemix.train.compare import parse_strategy
 
     strategies = [s for s in args.strategies.split(",") if s]
@@ -205,12 +228,17 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"{device}; {len(strategies)} strategies x {len(seeds)} seeds x {args.steps} steps of "
-          f"{args.batch} x {args.max_length} tokens", flush=True)
+    print(
+        f"{device}; {len(strategies)} strategies x {len(seeds)} seeds x {args.steps} steps of "
+        f"{args.batch} x {args.max_length} tokens",
+        flush=True,
+    )
     data = Path(args.data) if args.data else (REPO / SHARED).resolve()
     build = build_tiny_config if args.tiny else build_config
     config = out / "config.yaml"
-    config.write_text(yaml.safe_dump(build(args.steps, args.batch, args.max_length, data), sort_keys=False), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(build(args.steps, args.batch, args.max_length, data), sort_keys=False), encoding="utf-8"
+    )
     started = time.perf_counter()
     finished = run_seeds(config, out, strategies, seeds, args.budget_minutes * 60)
     with (out / "runs" / "summary.csv").open() as fh:
@@ -219,8 +247,11 @@ def main() -> None:
     shutil.copy(out / "runs" / "summary.md", out / "summary.md")
     write_figures(out, rows)
     print((out / "summary.md").read_text())
-    print(f"seeds finished: {finished}; total {time.perf_counter() - started:.0f} s "
-          f"(budget {args.budget_minutes:.0f} min); results in {out}", file=sys.stderr)
+    print(
+        f"seeds finished: {finished}; total {time.perf_counter() - started:.0f} s "
+        f"(budget {args.budget_minutes:.0f} min); results in {out}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

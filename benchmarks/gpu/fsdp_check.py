@@ -115,7 +115,9 @@ def main() -> int:
     config.write_text(CONFIG.format(batch=2))
 
     failed = False
-    print(f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s); {nproc} process(es) of batch 2 vs 1 of {2 * nproc}")
+    print(
+        f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s); {nproc} process(es) of batch 2 vs 1 of {2 * nproc}"
+    )
     for variant in args.variants.split(","):
         out = root / variant
         torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
@@ -124,7 +126,9 @@ def main() -> int:
         params = [load_file(p) for p in sorted(out.glob("params.rank*.safetensors"))]
         from_reference = _max_difference(params[0], reference)
         between = max((_max_difference(p, params[0]) for p in params[1:]), default=0.0)
-        distributed = all(r["parallel_mode"] == "ParallelMode.DISTRIBUTED" and r["world_size"] == nproc for r in reports)
+        distributed = all(
+            r["parallel_mode"] == "ParallelMode.DISTRIBUTED" and r["world_size"] == nproc for r in reports
+        )
         sharded = all(r["fsdp"] for r in reports) if variant.startswith("fsdp") else True
         ok = distributed and sharded and from_reference <= TOLERANCE and between <= TOLERANCE
         failed |= not ok

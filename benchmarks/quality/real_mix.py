@@ -49,7 +49,12 @@ def build_config(out: Path, args) -> Path:
         "upcycle": {"experts": 8, "top_k": 2, "layers": "last:4", "mode": "copy", "seed": 0},
         "trainable_layers": 4,
     }
-    config |= {"output_dir": str(out / "unused"), "max_length": args.max_length, "max_tokens": args.tokens, "eval_batches": 1}
+    config |= {
+        "output_dir": str(out / "unused"),
+        "max_length": args.max_length,
+        "max_tokens": args.tokens,
+        "eval_batches": 1,
+    }
     if args.gsm8k_problems <= 0:  # nothing reads the trained model
         config["save_model"] = False
     config["mixing"] = {"interval": args.interval, "probe_batches": 1, "probe_batch_size": 4}
@@ -76,8 +81,11 @@ def gsm8k_score(model_dir: Path, problems: int, max_new_tokens: int, out_file: P
     from moemix.eval.target import load_target
 
     options = EvalOptions(
-        tasks=["gsm8k"], limit=problems, gsm8k_file=str(DATA / "math" / "gsm8k_test.jsonl"),
-        max_new_tokens=max_new_tokens, batch_size=problems,
+        tasks=["gsm8k"],
+        limit=problems,
+        gsm8k_file=str(DATA / "math" / "gsm8k_test.jsonl"),
+        max_new_tokens=max_new_tokens,
+        batch_size=problems,
     )
     started = time.perf_counter()
     result = run_task("gsm8k", load_target(str(model_dir)), options)
@@ -91,7 +99,10 @@ def gsm8k_table(rows: list[dict], base: dict | None) -> str:
     by: dict[str, dict[int, dict]] = {}
     for row in rows:
         by.setdefault(row["strategy"], {})[row["seed"]] = row
-    lines = ["| strategy | seeds | GSM8K exact match | vs uniform (paired) | correct per seed |", "|---|---:|---:|---:|---|"]
+    lines = [
+        "| strategy | seeds | GSM8K exact match | vs uniform (paired) | correct per seed |",
+        "|---|---:|---:|---:|---|",
+    ]
     if base is not None:
         lines.append(f"| before fine-tuning | - | {base['exact_match']:.3f} | - | {base['correct']}/{base['n']} |")
     uniform = by.get("uniform", {})
@@ -130,8 +141,13 @@ def plot(rows: list[dict], out: Path) -> Path:
             start = json.loads((Path(row["run_dir"]) / "metrics.json").read_text())["initial_weights"]
             steps = [0] + [r["step"] for r in log]
             for j, name in enumerate(names):
-                ax.plot(steps, [start[name]] + [r["weights"][name] for r in log], color=f"C{j}", alpha=0.7,
-                        label=name if row["seed"] == rows[0]["seed"] else None)
+                ax.plot(
+                    steps,
+                    [start[name]] + [r["weights"][name] for r in log],
+                    color=f"C{j}",
+                    alpha=0.7,
+                    label=name if row["seed"] == rows[0]["seed"] else None,
+                )
         ax.set_title(strategy, fontsize=9)
         ax.set_ylim(0, 1)
         ax.set_xlabel("step")
@@ -139,7 +155,7 @@ def plot(rows: list[dict], out: Path) -> Path:
     axes[0][0].set_ylabel("sampling weight")
     if adaptive:
         axes[0][0].legend(fontsize=7)
-    for ax in axes[0][len(adaptive):]:
+    for ax in axes[0][len(adaptive) :]:
         ax.axis("off")
     x = np.arange(len(strategies))
     for j, name in enumerate(names):
@@ -171,12 +187,20 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--interval", type=int, default=3, help="optimizer steps between mixture updates")
     parser.add_argument("--max-steps", type=int, default=200)
-    parser.add_argument("--gsm8k-problems", type=int, default=30, help="the first N problems of gsm8k_test.jsonl (0: none)")
+    parser.add_argument(
+        "--gsm8k-problems", type=int, default=30, help="the first N problems of gsm8k_test.jsonl (0: none)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--keep-models", action="store_true", help="keep each run's model (about 880 MB each)")
-    parser.add_argument("--summary-only", action="store_true", help="tables and plot of the finished runs; train nothing")
-    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 1,500 tokens, an update "
-                        "every 2 steps, 1 GSM8K problem of 32 new tokens: a smoke run of the whole study, not a result")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="tables and plot of the finished runs; train nothing"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="uniform and dynamic, seed 1, 1,500 tokens, an update "
+        "every 2 steps, 1 GSM8K problem of 32 new tokens: a smoke run of the whole study, not a result",
+    )
     args = parser.parse_args()
     if args.quick:
         args.strategies, args.seeds, args.tokens, args.interval = "uniform,dynamic", "1", 1500, 2
@@ -193,7 +217,11 @@ def main() -> None:
         raise SystemExit(f"{base_file}: not found; run the study first")
     scored = args.gsm8k_problems > 0  # 0: dev loss only (GSM8K sits at the floor at CPU budgets)
     if scored:
-        base = json.loads(base_file.read_text()) if base_file.is_file() else gsm8k_score("builtin:smollm2", args.gsm8k_problems, args.max_new_tokens, base_file)
+        base = (
+            json.loads(base_file.read_text())
+            if base_file.is_file()
+            else gsm8k_score("builtin:smollm2", args.gsm8k_problems, args.max_new_tokens, base_file)
+        )
         print(f"[real_mix] GSM8K before fine-tuning: {base['correct']}/{base['n']}", flush=True)
     else:
         base = None
@@ -211,12 +239,18 @@ def main() -> None:
                 shutil.rmtree(run_dir / "model", ignore_errors=True)
             unscored = {"exact_match": float("nan"), "correct": "-", "n": 0, "seconds": 0.0}
             score = json.loads(score_file.read_text()) if score_file.is_file() else unscored
-            row |= {"gsm8k": score["exact_match"], "gsm8k_correct": score["correct"], "gsm8k_n": score["n"],
-                    "gsm8k_s": score["seconds"]}
+            row |= {
+                "gsm8k": score["exact_match"],
+                "gsm8k_correct": score["correct"],
+                "gsm8k_n": score["n"],
+                "gsm8k_s": score["seconds"],
+            }
             rows.append(row)
-            print(f"[real_mix] {row['strategy']} seed {seed}: mean dev loss {row['dev_loss/mean']:.4f}, "
-                  f"GSM8K {score['correct']}/{score['n']}, {row['steps']} steps, {time.perf_counter() - started:.0f} s so far",
-                  flush=True)
+            print(
+                f"[real_mix] {row['strategy']} seed {seed}: mean dev loss {row['dev_loss/mean']:.4f}, "
+                f"GSM8K {score['correct']}/{score['n']}, {row['steps']} steps, {time.perf_counter() - started:.0f} s so far",
+                flush=True,
+            )
     write_csv(out / "summary.csv", rows)
     header = (
         f"Real four-type mix, upcycled SmolLM2-135M-Instruct (last 4 of 30 layers MoE, 8 experts, top-2, only "
@@ -228,7 +262,11 @@ def main() -> None:
     )
     text = header + markdown(rows)
     if scored:
-        text += "\nGSM8K exact match, first " + f"{args.gsm8k_problems} test problems, greedy, zero-shot:\n\n" + gsm8k_table(rows, base)
+        text += (
+            "\nGSM8K exact match, first "
+            + f"{args.gsm8k_problems} test problems, greedy, zero-shot:\n\n"
+            + gsm8k_table(rows, base)
+        )
     write_text_atomic(out / "real_mix.md", text)
     print(text)
     print(plot(rows, out))

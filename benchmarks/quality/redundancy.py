@@ -110,7 +110,8 @@ def summarise(rows: list[dict], out: Path) -> str:
         distinct = [_distinct_loss(r) for r in runs]
         dup = [sum(float(r[f"weight/{d}"]) for d in DUPLICATES) for r in runs]
         tokens = [
-            sum(float(r[f"tokens/{d}"]) for d in ("math", *DUPLICATES)) / sum(float(v) for k, v in r.items() if k.startswith("tokens/"))
+            sum(float(r[f"tokens/{d}"]) for d in ("math", *DUPLICATES))
+            / sum(float(v) for k, v in r.items() if k.startswith("tokens/"))
             for r in runs
         ]
         sd = lambda xs: f" ± {np.std(xs, ddof=1):.4f}" if len(xs) > 1 else ""  # noqa: E731
@@ -143,8 +144,14 @@ def plot(rows: list[dict], out: Path) -> Path:
         steps = [0] + [r["step"] for r in log]
         for j, name in enumerate(names):
             ys = [1 / len(names)] + [r["weights"][name] for r in log]
-            ax.plot(steps, ys, color=f"C{j}", alpha=0.8, label=name if i == 0 else None,
-                    linestyle="--" if name in DUPLICATES else "-")
+            ax.plot(
+                steps,
+                ys,
+                color=f"C{j}",
+                alpha=0.8,
+                label=name if i == 0 else None,
+                linestyle="--" if name in DUPLICATES else "-",
+            )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("sampling weight")
     ax.set_title("Dynamic mixture with two near-duplicates of math (dashed), every seed")
@@ -168,8 +175,10 @@ def plot_strategies(rows: list[dict], out: Path) -> Path:
     uniform = {r["seed"]: r for r in rows if r["strategy"] == "uniform"}
     distinct = lambda r: np.mean([float(r[f"dev_loss/{d}"]) for d in DISTINCT])  # noqa: E731
     dup = [[sum(float(r[f"weight/{d}"]) for d in DUPLICATES) for r in rows if r["strategy"] == s] for s in strategies]
-    diff = [[distinct(r) - distinct(uniform[r["seed"]]) for r in rows if r["strategy"] == s and r["seed"] in uniform]
-            for s in strategies]
+    diff = [
+        [distinct(r) - distinct(uniform[r["seed"]]) for r in rows if r["strategy"] == s and r["seed"] in uniform]
+        for s in strategies
+    ]
     sd = lambda xs: np.std(xs, ddof=1) if len(xs) > 1 else 0.0  # noqa: E731
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     y = np.arange(len(strategies))
@@ -199,8 +208,12 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=20)
     parser.add_argument("--probe-batches", type=int, default=5)
     parser.add_argument("--train-examples", type=int, default=1500)
-    parser.add_argument("--quick", action="store_true", help="uniform and dynamic, seed 1, 40 steps: the weight "
-                        "on the duplicates moving, no result (under 3 min on 2 quiet cores)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="uniform and dynamic, seed 1, 40 steps: the weight "
+        "on the duplicates moving, no result (under 3 min on 2 quiet cores)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.strategies, args.seeds, args.steps, args.interval, args.probe_batches = "uniform,dynamic", "1", 40, 10, 1
@@ -212,7 +225,16 @@ def main() -> None:
     out = Path(args.out)
     datasets = write_data(out, args.train_examples)
     config = out / "config.yaml"
-    write_text_atomic(config, CONFIG.format(out=out, datasets="\n".join(datasets), steps=args.steps, interval=args.interval, probe_batches=args.probe_batches))
+    write_text_atomic(
+        config,
+        CONFIG.format(
+            out=out,
+            datasets="\n".join(datasets),
+            steps=args.steps,
+            interval=args.interval,
+            probe_batches=args.probe_batches,
+        ),
+    )
     rows = compare(config, args.strategies.split(","), [int(s) for s in args.seeds.split(",")], out / "runs")
     text = summarise(rows, out)
     header = (

@@ -14,7 +14,17 @@ from moemix.logs import quiet_libraries, verbose_logging
 # The settings `moemix upcycle` and `moemix replay` take as flags, each defined in the config's dataclasses.
 UPCYCLE_FLAGS = ("experts", "top_k", "layers", "mode", "seed", "router_std")
 REPLAY_FLAGS = (
-    "policy", "eta", "c", "distance", "criterion", "noise_aware", "noise_z", "odm_alpha", "reference", "floor", "ceiling",
+    "policy",
+    "eta",
+    "c",
+    "distance",
+    "criterion",
+    "noise_aware",
+    "noise_z",
+    "odm_alpha",
+    "reference",
+    "floor",
+    "ceiling",
 )
 
 DEMO_CONFIG = "demo.yaml"
@@ -132,7 +142,9 @@ def _data_validate(args: argparse.Namespace, overrides: list[str]) -> int:
 def _demo(args: argparse.Namespace, overrides: list[str]) -> int:
     from moemix.config import load_config
 
-    text = resources.files("moemix").joinpath(DEMO_TINY_CONFIG if args.tiny else DEMO_CONFIG).read_text(encoding="utf-8")
+    text = (
+        resources.files("moemix").joinpath(DEMO_TINY_CONFIG if args.tiny else DEMO_CONFIG).read_text(encoding="utf-8")
+    )
     extra = [f"--output_dir={args.out}"]
     device = "cpu"
     if not args.tiny:
@@ -190,10 +202,18 @@ def _eval(args: argparse.Namespace, overrides: list[str]) -> int:
     if "humaneval" in tasks and args.humaneval_file is None:  # before the model loads
         require("humaneval", "--tasks humaneval (without --humaneval-file)")
     options = EvalOptions(
-        tasks=tasks, limit=args.limit, config=args.config, overrides=overrides,
-        gsm8k_file=args.gsm8k_file, mbpp_file=args.mbpp_file, humaneval_file=args.humaneval_file,
-        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, timeout=args.timeout,
-        memory_mb=args.memory_mb, workers=args.workers,
+        tasks=tasks,
+        limit=args.limit,
+        config=args.config,
+        overrides=overrides,
+        gsm8k_file=args.gsm8k_file,
+        mbpp_file=args.mbpp_file,
+        humaneval_file=args.humaneval_file,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+        workers=args.workers,
     )
     quiet_libraries()
     results = evaluate(args.target, options, gguf_file=args.gguf_file)
@@ -222,7 +242,10 @@ def summary_table(result) -> str:
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))) for r in rows]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        for r in rows
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     out = result.output_dir
     lines += [
@@ -287,7 +310,9 @@ def build_parser() -> StrictParser:
         "RUN/eval.json for a run folder). Config overrides (for devloss) as for train.",
     )
     ev.add_argument("target", help="run folder, model folder, LoRA adapter folder, or builtin:smollm2")
-    ev.add_argument("--tasks", default="devloss", help="comma-separated: devloss,gsm8k,humaneval,mbpp (default: devloss)")
+    ev.add_argument(
+        "--tasks", default="devloss", help="comma-separated: devloss,gsm8k,humaneval,mbpp (default: devloss)"
+    )
     ev.add_argument("--limit", type=int, default=None, help="at most N problems per generation task")
     ev.add_argument("--config", default=None, help="YAML config whose datasets devloss measures")
     ev.add_argument("--gsm8k-file", default=None, help="GSM8K test.jsonl (question, answer with '#### N')")

@@ -88,7 +88,9 @@ def check_training_extras(training: dict, lora: bool, where=lambda path: path) -
                 f"installed: pip install {_REPORT_MODULES[name]}"
             )
         elif name not in _REPORT_MODULES:
-            known = ", ".join(["none", "all", *[n for n in EXTRAS if n in ("tensorboard", "wandb", "mlflow")], *_REPORT_MODULES])
+            known = ", ".join(
+                ["none", "all", *[n for n in EXTRAS if n in ("tensorboard", "wandb", "mlflow")], *_REPORT_MODULES]
+            )
             raise ConfigError(f"{where('training.report_to')}: unknown backend {name!r}; choose from {known}")
     if training.get("deepspeed"):
         require("deepspeed", where("training.deepspeed"))

@@ -176,8 +176,13 @@ class TrainingHelp(argparse.Action):
     """``-h/--help`` of ``moemix train``: the usual help plus the common ``TrainingArguments`` fields, read from
     transformers only when asked (importing it takes seconds)."""
 
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: Any = argparse.SUPPRESS,
-                 help: str | None = None) -> None:  # noqa: A002 (argparse's name)
+    def __init__(
+        self,
+        option_strings: list[str],
+        dest: str = argparse.SUPPRESS,
+        default: Any = argparse.SUPPRESS,
+        help: str | None = None,
+    ) -> None:  # noqa: A002 (argparse's name)
         super().__init__(option_strings, dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001 (argparse's API)

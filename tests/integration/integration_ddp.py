@@ -17,13 +17,27 @@ from moemix.integrations import mixing_trainer
 out, batch = Path(sys.argv[1]), int(sys.argv[2])
 datasets = {name: d.map(lambda row: {"labels": row["input_ids"]}) for name, d in ranged_datasets().items()}
 args = TrainingArguments(
-    output_dir=str(out), max_steps=6, per_device_train_batch_size=batch, gradient_accumulation_steps=2,
-    learning_rate=0.5, optim="sgd", use_cpu=True, report_to="none", save_strategy="no", logging_strategy="no",
-    disable_tqdm=True, seed=0, dataloader_pin_memory=False,
+    output_dir=str(out),
+    max_steps=6,
+    per_device_train_batch_size=batch,
+    gradient_accumulation_steps=2,
+    learning_rate=0.5,
+    optim="sgd",
+    use_cpu=True,
+    report_to="none",
+    save_strategy="no",
+    logging_strategy="no",
+    disable_tqdm=True,
+    seed=0,
+    dataloader_pin_memory=False,
     ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
 )
 trainer = mixing_trainer(
-    Trainer, datasets, {"policy": "dynamic", "interval": 2}, model=model(), args=args,
+    Trainer,
+    datasets,
+    {"policy": "dynamic", "interval": 2},
+    model=model(),
+    args=args,
     data_collator=MixtureCollator(pad_token_id=1),
 )
 trainer.train()

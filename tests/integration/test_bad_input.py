@@ -59,13 +59,21 @@ def _alpaca(i: int) -> dict:
 
 
 def _openai(i: int) -> dict:
-    return {"messages": [{"role": "user", "content": f"Name the colour number {i}."},
-                         {"role": "assistant", "content": ["red", "green", "blue"][i % 3]}]}
+    return {
+        "messages": [
+            {"role": "user", "content": f"Name the colour number {i}."},
+            {"role": "assistant", "content": ["red", "green", "blue"][i % 3]},
+        ]
+    }
 
 
 def _sharegpt(i: int) -> dict:
-    return {"conversations": [{"from": "human", "value": f"Reverse the word w{i}x."},
-                              {"from": "gpt", "value": f"x{str(i)[::-1]}w"}]}
+    return {
+        "conversations": [
+            {"from": "human", "value": f"Reverse the word w{i}x."},
+            {"from": "gpt", "value": f"x{str(i)[::-1]}w"},
+        ]
+    }
 
 
 def _jsonl(rows: list[dict]) -> str:
@@ -75,19 +83,29 @@ def _jsonl(rows: list[dict]) -> str:
 # A finished run folder as export-weights, replay and report read it (moemix writes these files; see
 # tests/unit/report/conftest.py for whole ones), by kind: each kind breaks one thing.
 RUN_KINDS: dict[str, dict[str, str] | None] = {
-    "finished": {"mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n',
-                 "metrics.json": '{"global_step": 4}'},
+    "finished": {
+        "mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n',
+        "metrics.json": '{"global_step": 4}',
+    },
     "no_log": {"metrics.json": '{"global_step": 4}'},
     "no_metrics": {"mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n'},
-    "bad_line": {"mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n{"step": 8, "wei\n',
-                 "metrics.json": '{"global_step": 8}'},
-    "negative": {"mixture.jsonl": '{"step": 4, "weights": {"chat": -0.25, "code": 1.25}}\n',
-                 "metrics.json": '{"global_step": 4}'},
-    "renamed": {"mixture.jsonl": '{"step": 4, "weights": {"chat": 0.5, "code": 0.5}}\n'
-                                 '{"step": 8, "weights": {"chat": 0.5, "math": 0.5}}\n',
-                "metrics.json": '{"global_step": 8}'},
-    "bad_metrics": {"mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n',
-                    "metrics.json": '{"global_step": '},
+    "bad_line": {
+        "mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n{"step": 8, "wei\n',
+        "metrics.json": '{"global_step": 8}',
+    },
+    "negative": {
+        "mixture.jsonl": '{"step": 4, "weights": {"chat": -0.25, "code": 1.25}}\n',
+        "metrics.json": '{"global_step": 4}',
+    },
+    "renamed": {
+        "mixture.jsonl": '{"step": 4, "weights": {"chat": 0.5, "code": 0.5}}\n'
+        '{"step": 8, "weights": {"chat": 0.5, "math": 0.5}}\n',
+        "metrics.json": '{"global_step": 8}',
+    },
+    "bad_metrics": {
+        "mixture.jsonl": '{"step": 4, "weights": {"chat": 0.25, "code": 0.75}}\n',
+        "metrics.json": '{"global_step": ',
+    },
     "not_a_log": {"mixture.jsonl": '{"loss": 1.5}\n', "metrics.json": '{"global_step": 4}'},
     "missing": None,
 }
@@ -255,8 +273,7 @@ def checkpoint_other_mixture(w: World) -> None:
     from moemix.train.checkpoint import fingerprint
 
     saved = fingerprint(load_config(w.cfg, ["--mixing.eta=3"]))
-    state = {"version": 1, "step": 2, "fingerprint": saved, "names": ["a", "b", "c"],
-             "sampler": {}, "history": []}
+    state = {"version": 1, "step": 2, "fingerprint": saved, "names": ["a", "b", "c"], "sampler": {}, "history": []}
     _checkpoint(w, json.dumps(state))
 
 
@@ -329,54 +346,137 @@ HE = ["--tasks", "humaneval", "--humaneval-file", "{tmp}/he.jsonl"]
 CASES = [
     # ---- config file
     C("config", ["train", "{tmp}/nope.yaml"], "{tmp}/nope.yaml: config file not found"),
-    C("config", BAD, "{tmp}/bad.yaml:2: not UTF-8 text (byte 0xe9); save the file as UTF-8", config_bytes, subprocess=True),
-    C("config", BAD, "{tmp}/bad.yaml:8: not valid YAML",
-      config_edit("mixing: {interval: 2, probe_batches: 1}", "mixing: {interval: 2, probe_batches: 1}}")),
-    C("config", BAD, "{tmp}/bad.yaml:8: mixing.etta: unknown key; did you mean 'eta'?",
-      config_edit("probe_batches: 1}", "probe_batches: 1, etta: 3}")),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:2: not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        config_bytes,
+        subprocess=True,
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:8: not valid YAML",
+        config_edit("mixing: {interval: 2, probe_batches: 1}", "mixing: {interval: 2, probe_batches: 1}}"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:8: mixing.etta: unknown key; did you mean 'eta'?",
+        config_edit("probe_batches: 1}", "probe_batches: 1, etta: 3}"),
+    ),
     C("config", BAD, "{tmp}/bad.yaml: the top level must be a mapping of config fields", config_text("- a\n- b\n")),
-    C("config", BAD, "{tmp}/bad.yaml:3: max_length: key given twice", config_edit("datasets:", "max_length: 64\ndatasets:")),
-    C("config", BAD, "{tmp}/bad.yaml:9: training.learning_rate: expected float, got str 'abc'",
-      config_edit("max_steps: 2,", "max_steps: 2, learning_rate: abc,")),
-    C("config", BAD, "{tmp}/bad.yaml:9: training.per_device_train_batch_size: must be >= 1, got 0",
-      config_edit("per_device_train_batch_size: 2", "per_device_train_batch_size: 0")),
-    C("config", BAD, "{tmp}/bad.yaml:9: training.save_strategy: must be one of no, steps, epoch, best, got 'nope'",
-      config_edit("max_steps: 2,", "max_steps: 2, save_strategy: nope,")),
-    C("config", BAD, "{tmp}/bad.yaml:7: model: give exactly one of model.name_or_path and model.tiny",
-      config_edit("tiny: mixtral,", "tiny: mixtral, name_or_path: x,")),
-    C("config", BAD, "{tmp}/bad.yaml:5: datasets.1.name: duplicate dataset name 'a'",
-      config_edit("{name: b,", "{name: a,")),
-    C("config", BAD, "{tmp}/bad.yaml:4: datasets.0.dev_size: a fraction must be in (0, 1), got 1.5",
-      config_edit("a.jsonl\", dev_size: 20", "a.jsonl\", dev_size: 1.5")),
-    C("config", BAD, "{tmp}/bad.yaml:9: training.report_to: tensorboard needs the tensorboard package, which is not "
-      "installed: pip install 'moemix[tensorboard]'",
-      config_edit("max_steps: 2,", "max_steps: 2, report_to: tensorboard,"), needs_absent="tensorboard"),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:3: max_length: key given twice",
+        config_edit("datasets:", "max_length: 64\ndatasets:"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:9: training.learning_rate: expected float, got str 'abc'",
+        config_edit("max_steps: 2,", "max_steps: 2, learning_rate: abc,"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:9: training.per_device_train_batch_size: must be >= 1, got 0",
+        config_edit("per_device_train_batch_size: 2", "per_device_train_batch_size: 0"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:9: training.save_strategy: must be one of no, steps, epoch, best, got 'nope'",
+        config_edit("max_steps: 2,", "max_steps: 2, save_strategy: nope,"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:7: model: give exactly one of model.name_or_path and model.tiny",
+        config_edit("tiny: mixtral,", "tiny: mixtral, name_or_path: x,"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:5: datasets.1.name: duplicate dataset name 'a'",
+        config_edit("{name: b,", "{name: a,"),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:4: datasets.0.dev_size: a fraction must be in (0, 1), got 1.5",
+        config_edit('a.jsonl", dev_size: 20', 'a.jsonl", dev_size: 1.5'),
+    ),
+    C(
+        "config",
+        BAD,
+        "{tmp}/bad.yaml:9: training.report_to: tensorboard needs the tensorboard package, which is not "
+        "installed: pip install 'moemix[tensorboard]'",
+        config_edit("max_steps: 2,", "max_steps: 2, report_to: tensorboard,"),
+        needs_absent="tensorboard",
+    ),
     # ---- command-line overrides and flags
-    C("overrides", [*TRAIN, "--training.learning_rate=abc"],
-      "command-line override --training.learning_rate: expected float, got str 'abc'"),
-    C("overrides", [*TRAIN, "--training.per_device_train_batch_size", "0"],
-      "command-line override --training.per_device_train_batch_size: must be >= 1, got 0"),
-    C("overrides", [*TRAIN, "--training.save_strategy", "nope"],
-      "command-line override --training.save_strategy: must be one of no, steps, epoch, best, got 'nope'"),
-    C("overrides", [*TRAIN, "--mixing.eta.x", "3"],
-      "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section; set it with --mixing.eta VALUE",
-      subprocess=True),
-    C("overrides", [*TRAIN, "--output_dir"],
-      "command-line override --output_dir: needs a value (str); only a true/false setting may be given without one"),
+    C(
+        "overrides",
+        [*TRAIN, "--training.learning_rate=abc"],
+        "command-line override --training.learning_rate: expected float, got str 'abc'",
+    ),
+    C(
+        "overrides",
+        [*TRAIN, "--training.per_device_train_batch_size", "0"],
+        "command-line override --training.per_device_train_batch_size: must be >= 1, got 0",
+    ),
+    C(
+        "overrides",
+        [*TRAIN, "--training.save_strategy", "nope"],
+        "command-line override --training.save_strategy: must be one of no, steps, epoch, best, got 'nope'",
+    ),
+    C(
+        "overrides",
+        [*TRAIN, "--mixing.eta.x", "3"],
+        "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section; set it with --mixing.eta VALUE",
+        subprocess=True,
+    ),
+    C(
+        "overrides",
+        [*TRAIN, "--output_dir"],
+        "command-line override --output_dir: needs a value (str); only a true/false setting may be given without one",
+    ),
     C("overrides", [*TRAIN, "--mixing.policy", "dynamik"], "--mixing.policy: must be one of uniform, static,"),
     C("overrides", [*TRAIN, "--mixing.policy=dynamc"], "got 'dynamc'; did you mean 'dynamic'?"),
-    C("overrides", [*TRAIN, "--trainig.max_steps", "3"], "unknown flag --trainig.max_steps; did you mean --training.max_steps?"),
+    C(
+        "overrides",
+        [*TRAIN, "--trainig.max_steps", "3"],
+        "unknown flag --trainig.max_steps; did you mean --training.max_steps?",
+    ),
     C("overrides", [*TRAIN, "--max_stesp", "3"], "unknown flag --max_stesp; did you mean --max_steps?"),
     C("overrides", [*TRAIN, "--verbsoe"], "unknown flag --verbsoe; did you mean --verbose?"),
-    C("overrides", [*TRAIN, "--mixing.etta", "3"], "command-line override --mixing.etta: unknown key; did you mean --mixing.eta?"),
-    C("overrides", [*TRAIN, "--datasets.5.path", "x.jsonl"], "command-line override --datasets.5.path: no list item 5 under datasets"),
+    C(
+        "overrides",
+        [*TRAIN, "--mixing.etta", "3"],
+        "command-line override --mixing.etta: unknown key; did you mean --mixing.eta?",
+    ),
+    C(
+        "overrides",
+        [*TRAIN, "--datasets.5.path", "x.jsonl"],
+        "command-line override --datasets.5.path: no list item 5 under datasets",
+    ),
     C("overrides", [*TRAIN, "--mixing.eta=nan"], "command-line override --mixing.eta: must be >= 0, got nan"),
     C("overrides", [*TRAIN, "--training.max_steps", "1.5"], "command-line override --training.max_steps: expected int"),
-    C("overrides", [*TRAIN, "--mixing.weights={{a: 1.5, b: -0.5, c: 0}}"], "--mixing.weights: weights must be non-negative"),
+    C(
+        "overrides",
+        [*TRAIN, "--mixing.weights={{a: 1.5, b: -0.5, c: 0}}"],
+        "--mixing.weights: weights must be non-negative",
+    ),
     C("overrides", [*TRAIN, "--datasets.0.format", "alpacca"], "--datasets.0.format: must be one of auto, sharegpt,"),
-    C("overrides", [*TRAIN, "--training.report_to", "tensorboard"],
-      "command-line override --training.report_to: tensorboard needs the tensorboard package, which is not installed: "
-      "pip install 'moemix[tensorboard]'", needs_absent="tensorboard"),
+    C(
+        "overrides",
+        [*TRAIN, "--training.report_to", "tensorboard"],
+        "command-line override --training.report_to: tensorboard needs the tensorboard package, which is not installed: "
+        "pip install 'moemix[tensorboard]'",
+        needs_absent="tensorboard",
+    ),
     C("overrides", [*TRAIN, "--training.report_to", "wandb"], "pip install 'moemix[wandb]'", needs_absent="wandb"),
     C("overrides", [*TRAIN, "oops"], "argument 'oops': expected --key value, --key=value or key=value"),
     C("overrides", ["trian", "{cfg}"], "argument command: invalid choice: 'trian'; did you mean train?"),
@@ -384,102 +484,257 @@ CASES = [
     C("overrides", ["train"], "moemix train: the following arguments are required: config"),
     # ---- data files
     C("data", [*TRAIN, "--datasets.0.path={data}/gone.jsonl"], "{data}/gone.jsonl: data file not found"),
-    C("data", BAD, "{data}/a.jsonl:1: field 'quest': missing (alpaca format) (and 59 more invalid record(s) in dataset 'a')",
-      config_edit("a.jsonl\", dev_size: 20", "a.jsonl\", dev_size: 20, columns: {instruction: quest}")),
-    C("data", ["data", "validate", "{tmp}/bad.yaml"], "first: {data}/a.jsonl:1: field 'quest': missing (alpaca format)",
-      config_edit("a.jsonl\", dev_size: 20", "a.jsonl\", dev_size: 20, columns: {instruction: quest}")),
-    C("data", [*TRAIN, "--datasets.0.path={data}/bad78.jsonl"], "{data}/bad78.jsonl:78: not UTF-8 text (byte 0xff at column 22); save the file as UTF-8",
-      bad_byte_line_78),
-    C("data", ["data", "validate", "{cfg}", "--datasets.0.path={data}/bad78.jsonl"], "{data}/bad78.jsonl:78: not UTF-8 text",
-      bad_byte_line_78),
-    C("data", [*TRAIN, "--datasets.0.path={data}/bad78.jsonl.gz"], "{data}/bad78.jsonl.gz:78: not UTF-8 text (byte 0xff",
-      bad_byte_line_78_gz),
+    C(
+        "data",
+        BAD,
+        "{data}/a.jsonl:1: field 'quest': missing (alpaca format) (and 59 more invalid record(s) in dataset 'a')",
+        config_edit('a.jsonl", dev_size: 20', 'a.jsonl", dev_size: 20, columns: {instruction: quest}'),
+    ),
+    C(
+        "data",
+        ["data", "validate", "{tmp}/bad.yaml"],
+        "first: {data}/a.jsonl:1: field 'quest': missing (alpaca format)",
+        config_edit('a.jsonl", dev_size: 20', 'a.jsonl", dev_size: 20, columns: {instruction: quest}'),
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/bad78.jsonl"],
+        "{data}/bad78.jsonl:78: not UTF-8 text (byte 0xff at column 22); save the file as UTF-8",
+        bad_byte_line_78,
+    ),
+    C(
+        "data",
+        ["data", "validate", "{cfg}", "--datasets.0.path={data}/bad78.jsonl"],
+        "{data}/bad78.jsonl:78: not UTF-8 text",
+        bad_byte_line_78,
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/bad78.jsonl.gz"],
+        "{data}/bad78.jsonl.gz:78: not UTF-8 text (byte 0xff",
+        bad_byte_line_78_gz,
+    ),
     C("data", [*TRAIN, "--datasets.0.path={data}/bad.csv"], "{data}/bad.csv:", bad_byte_csv),
-    C("data", [*TRAIN, "--datasets.0.path={data}/broken.jsonl"], "{data}/broken.jsonl:3: not valid JSON", malformed_line_3),
-    C("data", [*TRAIN, "--datasets.0.path={data}/nooutput.jsonl"], "{data}/nooutput.jsonl:5: field 'output': missing",
-      missing_output_line_5),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/broken.jsonl"],
+        "{data}/broken.jsonl:3: not valid JSON",
+        malformed_line_3,
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/nooutput.jsonl"],
+        "{data}/nooutput.jsonl:5: field 'output': missing",
+        missing_output_line_5,
+    ),
     C("data", [*TRAIN, "--datasets.2.path={data}/order.jsonl"], "{data}/order.jsonl:10: ", roles_out_of_order),
-    C("data", [*TRAIN, "--datasets.0.path={data}/huge.jsonl"],
-      "{data}/huge.jsonl:6: field 'instruction': 49,999,988 characters (49,999,990 in the record); a record may hold "
-      "at most data.max_record_chars=1,000,000", huge_line),
-    C("data", [*TRAIN, "--datasets.0.path=hf:moemix-bad-input/no-such-dataset"], "hf:moemix-bad-input/no-such-dataset: ",
-      subprocess=True),
-    C("data", [*TRAIN, "--datasets.0.path={data}/empty.jsonl"], "{data}/empty.jsonl: empty file (no records)", empty_file),
-    C("data", [*TRAIN, "--datasets.0.path={data}/notes.txt"], "{data}/notes.txt: unsupported file type '.txt'", text_file),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/huge.jsonl"],
+        "{data}/huge.jsonl:6: field 'instruction': 49,999,988 characters (49,999,990 in the record); a record may hold "
+        "at most data.max_record_chars=1,000,000",
+        huge_line,
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path=hf:moemix-bad-input/no-such-dataset"],
+        "hf:moemix-bad-input/no-such-dataset: ",
+        subprocess=True,
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/empty.jsonl"],
+        "{data}/empty.jsonl: empty file (no records)",
+        empty_file,
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/notes.txt"],
+        "{data}/notes.txt: unsupported file type '.txt'",
+        text_file,
+    ),
     C("data", [*TRAIN, "--datasets.0.path={data}/*.parquet"], "{data}/*.parquet: no file matches this pattern"),
     C("data", [*TRAIN, "--datasets.0.dev_size=0"], "dataset 'a': no dev split; give dev_path, dev_size"),
-    C("data", [*TRAIN, "--datasets.0.dev_size=60"], "dataset 'a': dev_size 60 holds out 60 of 60 usable examples, leaving none"),
-    C("data", [*TRAIN, "--datasets.0.path={data}/invalid.jsonl", "--data.skip_invalid=true"],
-      "dataset 'a': no usable example in train (60 read, 60 invalid", all_invalid),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.dev_size=60"],
+        "dataset 'a': dev_size 60 holds out 60 of 60 usable examples, leaving none",
+    ),
+    C(
+        "data",
+        [*TRAIN, "--datasets.0.path={data}/invalid.jsonl", "--data.skip_invalid=true"],
+        "dataset 'a': no usable example in train (60 read, 60 invalid",
+        all_invalid,
+    ),
     C("data", [*TRAIN, "--max_length=8"], "no usable example in train"),
     # ---- model
-    C("model", [*TRAIN, "--model.tiny=null", "--model.name_or_path={tmp}/no-model"],
-      "command-line override --model.name_or_path: {tmp}/no-model: model folder not found"),
-    C("model", BAD, "{tmp}/bad.yaml:7: model.name_or_path: ./models/nope: model folder not found",
-      config_edit("tiny: mixtral,", "name_or_path: ./models/nope,")),
-    C("model", [*TRAIN, "--model.tiny=null", "--model.name_or_path=moemix-bad-input/no-such-model"],
-      "model.name_or_path: 'moemix-bad-input/no-such-model' "),
-    C("model", [*TRAIN, "--model.tokenizer={tmp}/no-tokenizer"],
-      "command-line override --model.tokenizer: {tmp}/no-tokenizer: tokenizer folder not found"),
+    C(
+        "model",
+        [*TRAIN, "--model.tiny=null", "--model.name_or_path={tmp}/no-model"],
+        "command-line override --model.name_or_path: {tmp}/no-model: model folder not found",
+    ),
+    C(
+        "model",
+        BAD,
+        "{tmp}/bad.yaml:7: model.name_or_path: ./models/nope: model folder not found",
+        config_edit("tiny: mixtral,", "name_or_path: ./models/nope,"),
+    ),
+    C(
+        "model",
+        [*TRAIN, "--model.tiny=null", "--model.name_or_path=moemix-bad-input/no-such-model"],
+        "model.name_or_path: 'moemix-bad-input/no-such-model' ",
+    ),
+    C(
+        "model",
+        [*TRAIN, "--model.tokenizer={tmp}/no-tokenizer"],
+        "command-line override --model.tokenizer: {tmp}/no-tokenizer: tokenizer folder not found",
+    ),
     C("model", [*TRAIN, "--model.tiny=mixtrall"], "model.tiny: unknown architecture 'mixtrall'"),
     C("model", [*TRAIN, "--mixing.layers=99"], "mixing.layers: routing layer 99 is not"),
-    C("model", [*TRAIN, "--model.tiny=null", "--model.name_or_path=builtin:smollm3"],
-      "command-line override --model.name_or_path: unknown built-in model 'builtin:smollm3'"),
-    C("model", ["upcycle", "--model", "{tmp}/no-model", "--out", "{tmp}/moe"], "upcycle --model: {tmp}/no-model: model folder not found"),
-    C("model", ["upcycle", "--model", "{tmp}/no-model", "--out", "{tmp}/moe", "--top-k", "9"], "--top-k: must be in [1, experts=8], got 9"),
-    C("model", ["upcycle", "--model", "{data}", "--out", "{tmp}/afile"], "upcycle out: {tmp}/afile already exists and is not an "
-      "empty folder; choose another --out", a_file),
-    C("model", ["inspect", "{cfg}", "--model", "{tmp}/no-model", "--out", "{tmp}/inspected"],
-      "command-line override --model.name_or_path: {tmp}/no-model: model folder not found"),
+    C(
+        "model",
+        [*TRAIN, "--model.tiny=null", "--model.name_or_path=builtin:smollm3"],
+        "command-line override --model.name_or_path: unknown built-in model 'builtin:smollm3'",
+    ),
+    C(
+        "model",
+        ["upcycle", "--model", "{tmp}/no-model", "--out", "{tmp}/moe"],
+        "upcycle --model: {tmp}/no-model: model folder not found",
+    ),
+    C(
+        "model",
+        ["upcycle", "--model", "{tmp}/no-model", "--out", "{tmp}/moe", "--top-k", "9"],
+        "--top-k: must be in [1, experts=8], got 9",
+    ),
+    C(
+        "model",
+        ["upcycle", "--model", "{data}", "--out", "{tmp}/afile"],
+        "upcycle out: {tmp}/afile already exists and is not an empty folder; choose another --out",
+        a_file,
+    ),
+    C(
+        "model",
+        ["inspect", "{cfg}", "--model", "{tmp}/no-model", "--out", "{tmp}/inspected"],
+        "command-line override --model.name_or_path: {tmp}/no-model: model folder not found",
+    ),
     # ---- output folder
     C("output", [*TRAIN, "--output_dir={tmp}/afile"], "output_dir {tmp}/afile: is a file, not a folder", a_file),
-    C("output", [*TRAIN, "--output_dir={tmp}/afile/run"], "output_dir {tmp}/afile/run: cannot create the folder", a_file),
-    C("output", TRAIN, "output_dir {tmp}/out: another moemix run is writing to it (pid {pid} on host testhost", lock_held),
+    C(
+        "output",
+        [*TRAIN, "--output_dir={tmp}/afile/run"],
+        "output_dir {tmp}/afile/run: cannot create the folder",
+        a_file,
+    ),
+    C(
+        "output",
+        TRAIN,
+        "output_dir {tmp}/out: another moemix run is writing to it (pid {pid} on host testhost",
+        lock_held,
+    ),
     C("output", [*TRAIN, "--mixing.layers=99"], "mixing.layers: routing layer 99", finished_run_in_out),
     C("output", [*TRAIN, "--model.tiny=mixtrall"], "model.tiny: unknown architecture", finished_run_in_out),
     C("output", ["demo", "--tiny", "--out", "{tmp}/afile"], "output_dir {tmp}/afile: is a file, not a folder", a_file),
     # ---- resume
-    C("resume", [*TRAIN, "--training.resume_from_checkpoint=true"], "--resume_from_checkpoint true: no complete checkpoint in {tmp}/out"),
-    C("resume", [*TRAIN, "--training.resume_from_checkpoint={tmp}/out/checkpoint-2"],
-      "--resume_from_checkpoint {tmp}/out/checkpoint-2: not a complete moemix checkpoint (no moemix_state.json)",
-      checkpoint_without_state),
-    C("resume", [*TRAIN, "--training.resume_from_checkpoint=true"],
-      "{tmp}/out/checkpoint-2/moemix_state.json: not a moemix state file (not valid JSON", checkpoint_damaged_state),
-    C("resume", [*TRAIN, "--training.resume_from_checkpoint=true"],
-      "{tmp}/out/checkpoint-2: the mixture changed since this checkpoint (mixing.eta: 3.0 -> 10.0); pass "
-      "--allow_mixture_change to resume anyway", checkpoint_other_mixture),
+    C(
+        "resume",
+        [*TRAIN, "--training.resume_from_checkpoint=true"],
+        "--resume_from_checkpoint true: no complete checkpoint in {tmp}/out",
+    ),
+    C(
+        "resume",
+        [*TRAIN, "--training.resume_from_checkpoint={tmp}/out/checkpoint-2"],
+        "--resume_from_checkpoint {tmp}/out/checkpoint-2: not a complete moemix checkpoint (no moemix_state.json)",
+        checkpoint_without_state,
+    ),
+    C(
+        "resume",
+        [*TRAIN, "--training.resume_from_checkpoint=true"],
+        "{tmp}/out/checkpoint-2/moemix_state.json: not a moemix state file (not valid JSON",
+        checkpoint_damaged_state,
+    ),
+    C(
+        "resume",
+        [*TRAIN, "--training.resume_from_checkpoint=true"],
+        "{tmp}/out/checkpoint-2: the mixture changed since this checkpoint (mixing.eta: 3.0 -> 10.0); pass "
+        "--allow_mixture_change to resume anyway",
+        checkpoint_other_mixture,
+    ),
     # ---- export-weights (the cases of the first export test, moved here)
     C("export", ["export-weights", "{run}", "--format", "parquet"], "--format: unknown format 'parquet'"),
     C("export", ["export-weights", "{run}", "--format", "megatorn"], "did you mean megatron?"),
     C("export", ["export-weights", "{run}", "--fromat", "megatron"], "unknown flag --fromat; did you mean --format?"),
     C("export", ["export-weights", "{run}", "--averge"], "unknown flag --averge; did you mean --average?"),
     C("export", ["export-weights", "{run}", "--names", "chat"], "--names: 'chat' is neither a file nor name=consumer"),
-    C("export", ["export-weights", "{run}", "--names", "chta=sharegpt"],
-      "--names: 'chta' is not a dataset of the run (chat, code); did you mean chat?"),
+    C(
+        "export",
+        ["export-weights", "{run}", "--names", "chta=sharegpt"],
+        "--names: 'chta' is not a dataset of the run (chat, code); did you mean chat?",
+    ),
     C("export", ["export-weights", "{run}", "--names", "chat="], "--names: 'chat=' is not name=consumer"),
     C("export", ["export-weights", "{run}", "--names", "chat=a,code=a"], "--names: chat and code both map to 'a'"),
     C("export", ["export-weights", "{run}", "--names", "chat=a,chat=b"], "--names: chat is mapped twice"),
-    C("export", ["export-weights", "{run}", "--names", "{tmp}/list.yaml"], "list.yaml: expected a mapping", names_files),
-    C("export", ["export-weights", "{run}", "--names", "{tmp}/broken.yaml"], "broken.yaml line 2: not valid YAML/JSON", names_files),
-    C("export", ["export-weights", "{run}", "--names", "{tmp}/comma.yaml", "--format", "llamafactory"], "has a comma", names_files),
+    C(
+        "export",
+        ["export-weights", "{run}", "--names", "{tmp}/list.yaml"],
+        "list.yaml: expected a mapping",
+        names_files,
+    ),
+    C(
+        "export",
+        ["export-weights", "{run}", "--names", "{tmp}/broken.yaml"],
+        "broken.yaml line 2: not valid YAML/JSON",
+        names_files,
+    ),
+    C(
+        "export",
+        ["export-weights", "{run}", "--names", "{tmp}/comma.yaml", "--format", "llamafactory"],
+        "has a comma",
+        names_files,
+    ),
     C("export", ["export-weights", "{run}", "--names", "{tmp}/number.yaml"], "names must be strings", names_files),
-    C("export", ["export-weights", "{run}", "--format", "megatron", "--names", "chat=/d/chat"],
-      "Megatron needs a file prefix for every dataset; missing: code"),
-    C("export", ["export-weights", "{run}", "--format", "megatron-args", "--names", "chat=/d/my chat,code=/d/code"], "has whitespace"),
+    C(
+        "export",
+        ["export-weights", "{run}", "--format", "megatron", "--names", "chat=/d/chat"],
+        "Megatron needs a file prefix for every dataset; missing: code",
+    ),
+    C(
+        "export",
+        ["export-weights", "{run}", "--format", "megatron-args", "--names", "chat=/d/my chat,code=/d/code"],
+        "has whitespace",
+    ),
     C("export", ["export-weights", "{run}", "--schedule", "--average"], "--schedule: writes every window's weights"),
     C("export", ["export-weights", "{run}", "--out", "{tmp}"], "--out: {tmp} is a folder"),
     C("export", ["export-weights", "{run}", "--out", "{tmp}/afile/weights.json"], "a parent of it is a file", a_file),
     C("export", ["export-weights", "{run}"], "{run}/mixture.jsonl: not found", run_kind="no_log"),
-    C("export", ["export-weights", "{run}"], "{run}/metrics.json: not found; the run has not finished", run_kind="no_metrics"),
+    C(
+        "export",
+        ["export-weights", "{run}"],
+        "{run}/metrics.json: not found; the run has not finished",
+        run_kind="no_metrics",
+    ),
     C("export", ["export-weights", "{run}"], "{run}/mixture.jsonl line 2: not valid JSON", run_kind="bad_line"),
-    C("export", ["export-weights", "{run}"], "{run}/mixture.jsonl line 1: weights must be finite, >= 0", run_kind="negative"),
-    C("export", ["export-weights", "{run}"], "{run}/mixture.jsonl line 2: datasets ['chat', 'math'] differ", run_kind="renamed"),
+    C(
+        "export",
+        ["export-weights", "{run}"],
+        "{run}/mixture.jsonl line 1: weights must be finite, >= 0",
+        run_kind="negative",
+    ),
+    C(
+        "export",
+        ["export-weights", "{run}"],
+        "{run}/mixture.jsonl line 2: datasets ['chat', 'math'] differ",
+        run_kind="renamed",
+    ),
     C("export", ["export-weights", "{run}"], "{run}/metrics.json: not valid JSON", run_kind="bad_metrics"),
     C("export", ["export-weights", "{run}"], "{run}: run folder not found", run_kind="missing"),
     # ---- replay, report, compare: commands that read a run back or start several
     C("replay", ["replay", "{cfg}"], "{cfg} line 1: not valid JSON"),
-    C("replay", ["replay", "{run}"], "{run}/mixture.jsonl line 1: a mixture record needs an integer 'step' and a 'weights' object",
-      run_kind="not_a_log"),
+    C(
+        "replay",
+        ["replay", "{run}"],
+        "{run}/mixture.jsonl line 1: a mixture record needs an integer 'step' and a 'weights' object",
+        run_kind="not_a_log",
+    ),
     C("replay", ["replay", "{tmp}/nowhere"], "{tmp}/nowhere: mixture log not found"),
     C("replay", ["replay", "{run}", "--policy", "uniform"], "argument --policy: invalid choice: 'uniform'"),
     C("replay", ["replay", "{run}", "--eta", "-1"], "--eta: must be >= 0, got -1.0"),
@@ -489,21 +744,55 @@ CASES = [
     C("compare", ["compare", "{cfg}", "--seeds", "a,b"], "--seeds: expected comma-separated integers, got 'a,b'"),
     C("compare", ["compare", "{cfg}", "--strategies", "uniform,dynamc"], "--strategies: unknown policy 'dynamc'"),
     # ---- eval and its code sandbox (the cases of the first eval test, moved here)
-    C("eval", ["eval", "{tmp}/target", *HE, "--timeout", "0"], "eval --timeout: must be a number of seconds > 0, got 0.0", eval_target),
-    C("eval", ["eval", "{tmp}/target", *HE, "--timeout", "-3"], "eval --timeout: must be a number of seconds > 0", eval_target),
-    C("eval", ["eval", "{tmp}/target", *HE, "--timeout", "nan"], "eval --timeout: must be a number of seconds > 0, got nan", eval_target),
-    C("eval", ["eval", "{tmp}/target", *HE, "--timeout", "inf"], "eval --timeout: must be a number of seconds > 0, got inf", eval_target),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", *HE, "--timeout", "0"],
+        "eval --timeout: must be a number of seconds > 0, got 0.0",
+        eval_target,
+    ),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", *HE, "--timeout", "-3"],
+        "eval --timeout: must be a number of seconds > 0",
+        eval_target,
+    ),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", *HE, "--timeout", "nan"],
+        "eval --timeout: must be a number of seconds > 0, got nan",
+        eval_target,
+    ),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", *HE, "--timeout", "inf"],
+        "eval --timeout: must be a number of seconds > 0, got inf",
+        eval_target,
+    ),
     C("eval", ["eval", "{tmp}/target", *HE, "--memory-mb", "0"], "eval --memory-mb: must be >= 1, got 0", eval_target),
-    C("eval", ["eval", "{tmp}/target", *HE, "--memory-mb", "99999999"], "eval --memory-mb: at most 4194304", eval_target),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", *HE, "--memory-mb", "99999999"],
+        "eval --memory-mb: at most 4194304",
+        eval_target,
+    ),
     C("eval", ["eval", "{tmp}/target", *HE, "--workers", "0"], "eval --workers: must be >= 1, got 0", eval_target),
-    C("eval", ["eval", "{tmp}/target", "--tasks", "humaneval", "--humaneval-file", "{tmp}/missing.jsonl"],
-      "eval --humaneval-file: {tmp}/missing.jsonl: file not found", eval_target),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", "--tasks", "humaneval", "--humaneval-file", "{tmp}/missing.jsonl"],
+        "eval --humaneval-file: {tmp}/missing.jsonl: file not found",
+        eval_target,
+    ),
     C("eval", ["eval", "{tmp}/target", "--tasks", "mbpp"], "eval --tasks mbpp: give --mbpp-file", eval_target),
     C("eval", ["eval", "{tmp}/target", "--tasks", "humanevel"], "eval --tasks: unknown task 'humanevel'", eval_target),
     C("eval", ["eval", "{tmp}/target", "--limit", "0"], "eval --limit: must be >= 1, got 0", eval_target),
     C("eval", ["eval", "{tmp}/nowhere"], "eval: {tmp}/nowhere: not a run folder, model folder or builtin:smollm2"),
     C("eval", ["eval", "{tmp}/target", "--tasks", "gsm8k"], "eval --tasks gsm8k: give --gsm8k-file", eval_target),
-    C("eval", ["eval", "{tmp}/target", "--tasks", "devloss", "--config", "{cfg}"], "eval: {tmp}/target: no config.json or adapter_config.json", eval_target),
+    C(
+        "eval",
+        ["eval", "{tmp}/target", "--tasks", "devloss", "--config", "{cfg}"],
+        "eval: {tmp}/target: no config.json or adapter_config.json",
+        eval_target,
+    ),
 ]
 
 SUBPROCESS = [case for case in CASES if case.subprocess]
@@ -550,7 +839,11 @@ def _env(cache, monkeypatch):
 def background(tmp_path_factory, cache):
     """The subprocess cases, started at once in the background (each is seconds of imports)."""
     started = {}
-    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "MOEMIX_CACHE": str(cache)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "MOEMIX_CACHE": str(cache),
+    }
     for case in SUBPROCESS:
         tmp = tmp_path_factory.mktemp("subprocess")
         world = make_world(tmp, case.run_kind)
@@ -558,8 +851,14 @@ def background(tmp_path_factory, cache):
             case.setup(world)
         before = snapshot(tmp)
         argv = [arg.format(**world.fill) for arg in case.argv]
-        proc = subprocess.Popen([sys.executable, "-m", "moemix.cli", *argv], cwd=tmp, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moemix.cli", *argv],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started[case.id] = (proc, world, before)
     yield started
     for proc, *_ in started.values():
@@ -606,10 +905,20 @@ def test_bad_input_from_a_fresh_process(case, background):
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("--datasets.0.path=hf:moemix-bad-input/no-such-dataset", ("hf:moemix-bad-input/no-such-dataset: not in the "
-         "local Hugging Face cache, and the Hugging Face Hub ({host}) cannot be reached")),
-        ("--model.name_or_path=moemix-bad-input/no-such-model", ("model.name_or_path: 'moemix-bad-input/no-such-model' "
-         "is no local folder, not in the local Hugging Face cache, and the Hugging Face Hub ({host}) cannot be reached")),
+        (
+            "--datasets.0.path=hf:moemix-bad-input/no-such-dataset",
+            (
+                "hf:moemix-bad-input/no-such-dataset: not in the "
+                "local Hugging Face cache, and the Hugging Face Hub ({host}) cannot be reached"
+            ),
+        ),
+        (
+            "--model.name_or_path=moemix-bad-input/no-such-model",
+            (
+                "model.name_or_path: 'moemix-bad-input/no-such-model' "
+                "is no local folder, not in the local Hugging Face cache, and the Hugging Face Hub ({host}) cannot be reached"
+            ),
+        ),
     ],
 )
 def test_hub_ids_without_network_read_only_the_cache(override, expected, tmp_path, capsys, monkeypatch):

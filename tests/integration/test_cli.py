@@ -18,12 +18,21 @@ def _config(tmp_path, a="builtin:code", a_extra=None, mixing_extra=None):
     """A two-dataset run (dataset ``a`` from ``a``, ``b`` built-in math) written to ``tmp_path/run.yaml``."""
     a_entry = {"name": "a", "path": a, **(a_extra if a_extra is not None else {"max_examples": 40})}
     path = tmp_path / "run.yaml"
-    path.write_text(tiny_run_config(
-        [a_entry, {"name": "b", "path": "builtin:math", "max_examples": 40}], vocab_size=300, max_length=192,
-        eval_batches=None, mixing={"policy": None, "probe_batch_size": None, **(mixing_extra or {})},
-        training={"max_steps": 2, "per_device_train_batch_size": 2, "per_device_eval_batch_size": None,
-                  "logging_strategy": None},
-    ))
+    path.write_text(
+        tiny_run_config(
+            [a_entry, {"name": "b", "path": "builtin:math", "max_examples": 40}],
+            vocab_size=300,
+            max_length=192,
+            eval_batches=None,
+            mixing={"policy": None, "probe_batch_size": None, **(mixing_extra or {})},
+            training={
+                "max_steps": 2,
+                "per_device_train_batch_size": 2,
+                "per_device_eval_batch_size": None,
+                "logging_strategy": None,
+            },
+        )
+    )
     return path
 
 
@@ -44,8 +53,19 @@ def _error(capsys, argv) -> str:
 @pytest.mark.slow  # the tiny demo itself: a 2048-token BPE trained on all four built-in domains, 4 dev sets: ~17 s of CPU
 def test_demo_runs_and_moves_weights(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--tiny", "--out", str(out), "--max-steps", "6", "--mixing.interval=2", "--mixing.probe_batches=1",
-                 "--training.disable_tqdm=true"])
+    code = main(
+        [
+            "demo",
+            "--tiny",
+            "--out",
+            str(out),
+            "--max-steps",
+            "6",
+            "--mixing.interval=2",
+            "--mixing.probe_batches=1",
+            "--training.disable_tqdm=true",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "dev loss end" in printed and "3 mixture updates" in printed
@@ -86,7 +106,7 @@ def test_unknown_key_names_file_and_line(tmp_path, capsys):
 def test_malformed_jsonl_line(tmp_path, capsys):
     data = tmp_path / "a.jsonl"
     good = json.dumps({"instruction": "Say hi", "output": "hi"})
-    data.write_text(f"{good}\n{good}\n{{\"instruction\": \"x\"\n")
+    data.write_text(f'{good}\n{good}\n{{"instruction": "x"\n')
     err = _error(capsys, ["train", str(_config(tmp_path, a=str(data), a_extra={"dev_size": 1}))])
     assert f"{data}:3: not valid JSON" in err
 
@@ -125,4 +145,6 @@ def test_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "moemix.cli", "train", str(config)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip() == f"moemix: error: {config}:{_line(config, 'c: 2')}: mixing.c: must be in [0, 1], got 2.0"
+    assert (
+        proc.stderr.strip() == f"moemix: error: {config}:{_line(config, 'c: 2')}: mixing.c: must be in [0, 1], got 2.0"
+    )

@@ -11,7 +11,10 @@ from moemix.cli import main
 from moemix.testing import tiny_run_config
 
 CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"), 50, vocab_size=400, mixing={"policy": None},
+    ("dialogue", "math", "code"),
+    50,
+    vocab_size=400,
+    mixing={"policy": None},
     training={"max_steps": 4, "per_device_eval_batch_size": None},
 )
 
@@ -28,7 +31,12 @@ def test_compare_two_strategies_two_seeds(config, tmp_path, capsys):
     argv = ["compare", str(config), "--strategies", "uniform,dynamic", "--seeds", "1,2", "--out", str(out)]
     assert main(argv) == 0
     rows = list(csv.DictReader((out / "summary.csv").open()))
-    assert [(r["strategy"], r["seed"]) for r in rows] == [("uniform", "1"), ("dynamic", "1"), ("uniform", "2"), ("dynamic", "2")]
+    assert [(r["strategy"], r["seed"]) for r in rows] == [
+        ("uniform", "1"),
+        ("dynamic", "1"),
+        ("uniform", "2"),
+        ("dynamic", "2"),
+    ]
     expected = {"strategy", "seed", "dev_loss/mean", "wall_time_s", "steps", "run_dir"}
     expected |= {f"{kind}/{n}" for kind in ("dev_loss", "tokens", "weight") for n in ("dialogue", "math", "code")}
     assert expected <= set(rows[0])

@@ -46,7 +46,9 @@ def test_every_record_is_read_in_its_published_format(in_repo, name):
     if name == "orca":  # both files in one dataset; literal \n became line breaks; the answer follows the rationale
         assert not any("\\n" in m["content"] for e in examples for m in e.messages)
         qasc = next(e for e in examples if e.place.endswith("flan_cot_qasc_train.tsv:1")).messages
-        assert qasc[0]["content"].startswith("What is the process by which living things give rise to offspring?\nOptions:\n- (A) DNA\n")
+        assert qasc[0]["content"].startswith(
+            "What is the process by which living things give rise to offspring?\nOptions:\n- (A) DNA\n"
+        )
         assert qasc[1]["content"].endswith("give rise to offspring. So the answer is (D).")
     if name == "math":
         assert examples[0].messages[1]["content"].endswith("#### 72")

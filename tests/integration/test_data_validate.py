@@ -24,13 +24,23 @@ mixing: {{interval: 2, probe_batches: 1}}
 @pytest.fixture
 def config(tmp_path, cache):
     chat = tmp_path / "chat.jsonl"
-    good = [{"conversations": [{"from": "human", "value": f"Hi {i}"}, {"from": "gpt", "value": f"Hello {i}"}]} for i in range(8)]
+    good = [
+        {"conversations": [{"from": "human", "value": f"Hi {i}"}, {"from": "gpt", "value": f"Hello {i}"}]}
+        for i in range(8)
+    ]
     lines = [json.dumps(r) for r in good]
     lines.insert(3, '{"conversations": [')  # line 4: malformed
-    lines.insert(6, json.dumps({"conversations": [{"from": "gpt", "value": "I start"}, {"from": "human", "value": "no"}]}))
+    lines.insert(
+        6, json.dumps({"conversations": [{"from": "gpt", "value": "I start"}, {"from": "human", "value": "no"}]})
+    )
     chat.write_text("\n".join(lines) + "\n")
     cot = tmp_path / "cot.tsv"
-    cot.write_text("".join(f"Is {i} even?\\nOptions: yes, no\t{'yes' if i % 2 == 0 else 'no'}\t{i} mod 2 is {i % 2}.\n" for i in range(8)))
+    cot.write_text(
+        "".join(
+            f"Is {i} even?\\nOptions: yes, no\t{'yes' if i % 2 == 0 else 'no'}\t{i} mod 2 is {i % 2}.\n"
+            for i in range(8)
+        )
+    )
     path = tmp_path / "run.yaml"
     path.write_text(CONFIG.format(chat=chat, cot=cot))
     return path, chat
@@ -43,7 +53,9 @@ def test_strict_lists_every_problem_then_fails(config, capsys):
     assert code == 2
     assert err.strip().startswith("moemix: error: 2 invalid record(s) in strict dataset(s) chat; first: ")
     assert f"{chat}:4: not valid JSON" in err and len(err.strip().splitlines()) == 1
-    table = {tuple(line.split()[:2]): line.split()[2:] for line in out.splitlines() if line.startswith(("chat ", "cot "))}
+    table = {
+        tuple(line.split()[:2]): line.split()[2:] for line in out.splitlines() if line.startswith(("chat ", "cot "))
+    }
     # records, kept, invalid, truncated away, truncated, tokens, ...
     assert table[("chat", "train")][:3] == ["8", "6", "2"]
     assert table[("chat", "dev")][:3] == ["2", "2", "0"]

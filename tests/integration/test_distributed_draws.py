@@ -20,9 +20,18 @@ from moemix.train import prepare_run
 
 def config_text(batch, workers):
     return tiny_run_config(
-        ("dialogue", "math", "code"), 40, seed=5, log_draws=True, mixing={"probe_batches": 3},
-        training={"max_steps": 12, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 2,
-                  "learning_rate": 0.003, "dataloader_num_workers": workers},
+        ("dialogue", "math", "code"),
+        40,
+        seed=5,
+        log_draws=True,
+        mixing={"probe_batches": 3},
+        training={
+            "max_steps": 12,
+            "per_device_train_batch_size": batch,
+            "gradient_accumulation_steps": 2,
+            "learning_rate": 0.003,
+            "dataloader_num_workers": workers,
+        },
     )
 
 
@@ -67,9 +76,23 @@ def test_two_process_gloo_run(tmp_path):
     config = _write(tmp_path, batch=2)  # 2 ranks x 2 x 2 accumulation = the single process's 4 x 2
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "moemix.cli", "train", str(config), f"--output_dir={out}"],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "moemix.cli",
+            "train",
+            str(config),
+            f"--output_dir={out}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = read_jsonl(out / "draws.jsonl"), read_jsonl(out / "draws.rank1.jsonl")

@@ -22,9 +22,20 @@ from moemix.train import prepare_run
 
 def config_text(batch: int, model: dict | None = None) -> str:
     return tiny_run_config(
-        seed=3, max_length=64, max_examples=40, model=model, vocab_size=384, mixing={"probe_batches": 2},
-        training={"max_steps": 6, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 2,
-                  "per_device_eval_batch_size": 4, "learning_rate": 0.5, "optim": "sgd"},
+        seed=3,
+        max_length=64,
+        max_examples=40,
+        model=model,
+        vocab_size=384,
+        mixing={"probe_batches": 2},
+        training={
+            "max_steps": 6,
+            "per_device_train_batch_size": batch,
+            "gradient_accumulation_steps": 2,
+            "per_device_eval_batch_size": 4,
+            "learning_rate": 0.5,
+            "optim": "sgd",
+        },
     )
 
 
@@ -64,7 +75,9 @@ def assert_one_model(out: Path, reference: dict[str, torch.Tensor], tolerance: f
     # one model: gradients averaged over the ranks, the same update everywhere
     print(f"between ranks {between_ranks:.2e}, from the 1-rank run {from_reference:.2e}")
     assert between_ranks == 0.0, f"the ranks hold different parameters (up to {between_ranks:.2e} apart)"
-    assert from_reference < tolerance, f"2 ranks x batch 2 vs 1 rank x batch 4: parameters differ by up to {from_reference:.2e}"
+    assert from_reference < tolerance, (
+        f"2 ranks x batch 2 vs 1 rank x batch 4: parameters differ by up to {from_reference:.2e}"
+    )
 
 
 @pytest.mark.slow  # the 1-rank reference run, then torchrun and two ranks: ~22 s of CPU
@@ -87,7 +100,10 @@ def test_deepspeed_on_cpu_trains_one_model(single, stage):
         zero["zero_optimization"]["stage3_param_persistence_threshold"] = 0
     (root / f"{stage}.json").write_text(json.dumps(zero))
     proc = run_distributed(
-        write_config(root, batch=2), out, overrides=[f"--deepspeed={root / f'{stage}.json'}"], env={"DS_ACCELERATOR": "cpu"}
+        write_config(root, batch=2),
+        out,
+        overrides=[f"--deepspeed={root / f'{stage}.json'}"],
+        env={"DS_ACCELERATOR": "cpu"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_one_model(out, reference, tolerance=1e-5)

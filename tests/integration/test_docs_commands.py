@@ -93,18 +93,25 @@ CHEAP: dict[str, Cheap] = {
     "moemix replay runs/demo --noise-aware true": Cheap(prints="replayed dynamic (logged)"),
     "moemix replay runs/demo --noise-aware true --noise-z 2": Cheap(prints="replayed dynamic (logged)"),
     "moemix export-weights runs/demo --format llamafactory --average": Cheap(
-        produces=("runs/demo/weights.llamafactory.yaml",), prints="interleave_probs"),
+        produces=("runs/demo/weights.llamafactory.yaml",), prints="interleave_probs"
+    ),
     "moemix export-weights runs/demo --format llamafactory --names dialogue=my_sharegpt,code=my_code_alpaca": Cheap(
-        produces=("runs/demo/weights.llamafactory.yaml",), prints="my_sharegpt"),
+        produces=("runs/demo/weights.llamafactory.yaml",), prints="my_sharegpt"
+    ),
     "moemix export-weights runs/demo --format megatron-args --names prefixes.yaml --out blend.txt": Cheap(
-        produces=("blend.txt",), prints="_text_document"),
+        produces=("blend.txt",), prints="_text_document"
+    ),
     "moemix export-weights runs/demo --format hf --schedule": Cheap(
-        produces=("runs/demo/weights.hf.schedule.json",), prints="stages"),
+        produces=("runs/demo/weights.hf.schedule.json",), prints="stages"
+    ),
     "moemix inspect configs/demo_tiny.yaml --model runs/demo/model": Cheap(
-        produces=("runs/inspect/loads.png", "runs/inspect/distances.png", "runs/inspect/loads.json")),
+        produces=("runs/inspect/loads.png", "runs/inspect/distances.png", "runs/inspect/loads.json")
+    ),
     ".venv/bin/moemix data validate configs/real_mix.yaml": Cheap(
-        prints="OK:", needs=("../shared/data/sharegpt", "../shared/data/orca", "../shared/data/math",
-                             "../shared/data/code"), slow=True),
+        prints="OK:",
+        needs=("../shared/data/sharegpt", "../shared/data/orca", "../shared/data/math", "../shared/data/code"),
+        slow=True,
+    ),
 }
 """Commands run as printed, and what shows that they did their job."""
 
@@ -112,8 +119,10 @@ _TRAINS = "trains for minutes (the CLI's training is covered by the integration 
 _BENCH = "a benchmark: it runs long enough to measure (docs/BENCHMARKS.md has its figures)"
 _MENTION = "names a subcommand in prose, not a command to run"
 _TEMPLATE = "a template: RUN/CONFIG stand for the reader's own run folder or config"
-_DISTRIBUTED = ("launches several processes (GPUs, or DeepSpeed's CPU build): tests/integration/"
-                "test_distributed_training.py runs the CPU launches")
+_DISTRIBUTED = (
+    "launches several processes (GPUs, or DeepSpeed's CPU build): tests/integration/"
+    "test_distributed_training.py runs the CPU launches"
+)
 _MY_MIX = "configs/my_mix.yaml is the reader's own config; the flags are checked, the run needs their data"
 
 NOT_RUN: dict[str, str] = {
@@ -127,20 +136,16 @@ NOT_RUN: dict[str, str] = {
     "--out runs/cmp": "6 training runs of configs/demo_tiny.yaml: minutes",
     "make llamafactory-env": "builds a second environment with LLaMA-Factory's pins from PyPI",
     "make llamafactory-test": "needs the LLaMA-Factory environment (make llamafactory-env)",
-    "rm -rf /tmp/democache runs/demo && MOEMIX_CACHE=/tmp/democache /usr/bin/time -v make demo":
-        "times a cold `make demo` (minutes)",
+    "rm -rf /tmp/democache runs/demo && MOEMIX_CACHE=/tmp/democache /usr/bin/time -v make demo": "times a cold `make demo` (minutes)",
     'pip install "lm_eval[hf]"': "installs lm-evaluation-harness from PyPI",
-    ".venv/bin/moemix upcycle --model builtin:smollm2 --experts 8 --top-k 2 --mode copy --out models/smollm2-moe":
-        "writes an 8-expert SmolLM2 MoE (about 1 GB) after a ~40 s GGUF load; tests/integration/"
-        "test_default_model_upcycle.py upcycles it smaller",
+    ".venv/bin/moemix upcycle --model builtin:smollm2 --experts 8 --top-k 2 --mode copy --out models/smollm2-moe": "writes an 8-expert SmolLM2 MoE (about 1 GB) after a ~40 s GGUF load; tests/integration/"
+    "test_default_model_upcycle.py upcycles it smaller",
     ".venv/bin/moemix upcycle --model /models/llama --experts 16 --top-k 4 --layers last:8 --mode split "
     "--out models/llama-moe": "needs the reader's own dense Llama folder at /models/llama",
     ".venv/bin/moemix eval runs/demo --config configs/demo.yaml --tasks devloss,gsm8k,humaneval,mbpp --limit 50 "
-    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl":
-        "generates 150 answers with the `make demo` model: minutes",
+    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": "generates 150 answers with the `make demo` model: minutes",
     "moemix eval runs/demo --config configs/demo.yaml --tasks devloss,gsm8k,humaneval,mbpp --limit 50 "
-    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl":
-        "generates 150 answers with the `make demo` model: minutes",
+    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": "generates 150 answers with the `make demo` model: minutes",
     ".venv/bin/moemix train configs/demo.yaml --training.max_steps 400 --mixing.eta 5": _TRAINS,
     "moemix compare configs/demo_tiny.yaml --strategies uniform,datasize,random,dynamic,dynamic/source=online "
     "--seeds 1,2,3 --out runs/cmp": "15 training runs of configs/demo_tiny.yaml: tens of minutes",
@@ -159,17 +164,12 @@ NOT_RUN: dict[str, str] = {
     "moemix train configs/my_mix.yaml --resume_from_checkpoint true": _MY_MIX,
     "moemix train configs/my_mix.yaml --resume_from_checkpoint runs/x/checkpoint-2000": _MY_MIX,
     "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
-    "accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml -m moemix.cli train configs/my_mix.yaml":
-        _DISTRIBUTED,
-    "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --deepspeed configs/deepspeed/zero3.json":
-        _DISTRIBUTED,
+    "accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
+    "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --deepspeed configs/deepspeed/zero3.json": _DISTRIBUTED,
     "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --training.fsdp true "
-    "--training.fsdp_config '{\"transformer_layer_cls_to_wrap\": [\"MixtralDecoderLayer\"]}'":
-        "FSDP needs GPUs (moemix refuses it on a CPU, see docs/DISTRIBUTED.md)",
-    "python -m moemix.integrations.llamafactory train my_sft.yaml [key=value ...]":
-        "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
-    "torchrun --nproc_per_node 2 -m moemix.integrations.llamafactory train my_sft.yaml":
-        "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
+    '--training.fsdp_config \'{"transformer_layer_cls_to_wrap": ["MixtralDecoderLayer"]}\'': "FSDP needs GPUs (moemix refuses it on a CPU, see docs/DISTRIBUTED.md)",
+    "python -m moemix.integrations.llamafactory train my_sft.yaml [key=value ...]": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
+    "torchrun --nproc_per_node 2 -m moemix.integrations.llamafactory train my_sft.yaml": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
     "lm_eval --model hf --model_args pretrained=runs/demo/model,dtype=bfloat16 --tasks mmlu --num_fewshot 5 "
     "--batch_size 8 --output_path runs/demo/lm_eval": "needs lm-evaluation-harness and the network (MMLU)",
     "lm_eval --model hf --model_args pretrained=runs/demo/model,dtype=bfloat16 --tasks bbh_cot_fewshot "
@@ -213,7 +213,9 @@ COMMANDS = doc_commands()
 
 def test_every_command_in_the_docs_is_run_or_listed_with_a_reason():
     unlisted = [
-        f"{cmd}  ({', '.join(places)})" for cmd, places in COMMANDS.items() if cmd not in CHEAP and not not_run_reason(cmd)
+        f"{cmd}  ({', '.join(places)})"
+        for cmd, places in COMMANDS.items()
+        if cmd not in CHEAP and not not_run_reason(cmd)
     ]
     assert not unlisted, (
         "commands in the docs that this test neither runs nor lists; add each to CHEAP (it runs in seconds) or "
@@ -239,7 +241,9 @@ def _moemix_argv(words: list[str]) -> list[str] | None:
 
 
 @pytest.mark.parametrize(
-    "command", sorted(set(NOT_RUN) | {c for c in COMMANDS if c not in CHEAP and not_run_reason(c)}), ids=lambda c: c[:120]
+    "command",
+    sorted(set(NOT_RUN) | {c for c in COMMANDS if c not in CHEAP and not_run_reason(c)}),
+    ids=lambda c: c[:120],
 )
 def test_commands_not_run_still_parse_and_name_files_that_exist(command, capsys):
     """What can be checked without running: moemix's flags and overrides, the config they load, the repo files."""
@@ -286,10 +290,17 @@ def repo(tmp_path_factory) -> Path:
         mp.chdir(root)
         mp.setenv("MOEMIX_CACHE", str(tmp_path_factory.mktemp("cache")))
         small = [
-            "--model.tiny_config.hidden_size=32", "--model.tiny_config.intermediate_size=64",
-            "--model.tiny_config.num_hidden_layers=2", "--model.tiny_config.num_local_experts=4",
-            "--max_length=96", "--max_steps=4", "--mixing.interval=2", "--mixing.probe_batches=1",
-            "--eval_batches=1", "--per_device_train_batch_size=2", "--per_device_eval_batch_size=2",
+            "--model.tiny_config.hidden_size=32",
+            "--model.tiny_config.intermediate_size=64",
+            "--model.tiny_config.num_hidden_layers=2",
+            "--model.tiny_config.num_local_experts=4",
+            "--max_length=96",
+            "--max_steps=4",
+            "--mixing.interval=2",
+            "--mixing.probe_batches=1",
+            "--eval_batches=1",
+            "--per_device_train_batch_size=2",
+            "--per_device_eval_batch_size=2",
             "--disable_tqdm=true",
         ]
         with redirect_stdout(io.StringIO()):

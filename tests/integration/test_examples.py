@@ -22,7 +22,12 @@ def test_example_runs_and_its_weights_move(tmp_path, script):
     env = os.environ | {"OMP_NUM_THREADS": "1", "MOEMIX_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--tiny", "--out", str(tmp_path / "run")],
-        check=False, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
 

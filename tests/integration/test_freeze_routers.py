@@ -53,8 +53,11 @@ def test_only_router_parameters_are_frozen_and_only_they_stay_unchanged(arch):
 def test_a_model_without_found_routers_is_refused_with_the_way_to_name_them():
     from torch import nn
 
-    with pytest.raises(RoutingError, match=r"^mixing.freeze_router: Sequential has no Mixture-of-Experts layer.*"
-                       r"router_module"):
+    with pytest.raises(
+        RoutingError,
+        match=r"^mixing.freeze_router: Sequential has no Mixture-of-Experts layer.*"
+        r"router_module",
+    ):
         freeze_routers(nn.Sequential(nn.Linear(4, 4)))
 
 
@@ -84,7 +87,10 @@ def test_router_module_names_the_routers_to_freeze_in_a_model_moemix_cannot_read
 
 
 CONFIG = tiny_run_config(
-    max_examples=60, arch="qwen2_moe", seed=2, mixing={"freeze_router": True, "source": "online"},
+    max_examples=60,
+    arch="qwen2_moe",
+    seed=2,
+    mixing={"freeze_router": True, "source": "online"},
     training={"learning_rate": 0.01, "per_device_eval_batch_size": None},
 )
 

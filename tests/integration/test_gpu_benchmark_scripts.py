@@ -14,8 +14,21 @@ REPO = Path(__file__).resolve().parents[2]
 def test_compare_strategies_tiny_writes_its_tables_and_figures(tmp_path):
     out = tmp_path / "gpu_compare"
     cmd = [
-        sys.executable, str(REPO / "benchmarks" / "gpu" / "compare_strategies.py"), "--tiny", "--out", str(out),
-        "--strategies", "uniform,dynamic,dynamic/eta=3", "--seeds", "1,2", "--steps", "4", "--batch", "4", "--max-length", "96",
+        sys.executable,
+        str(REPO / "benchmarks" / "gpu" / "compare_strategies.py"),
+        "--tiny",
+        "--out",
+        str(out),
+        "--strategies",
+        "uniform,dynamic,dynamic/eta=3",
+        "--seeds",
+        "1,2",
+        "--steps",
+        "4",
+        "--batch",
+        "4",
+        "--max-length",
+        "96",
     ]
     env = dict(os.environ, MOEMIX_CACHE=str(tmp_path / "cache"))
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)

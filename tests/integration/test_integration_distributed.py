@@ -14,11 +14,25 @@ SCRIPT = Path(__file__).with_name("integration_ddp.py")
 
 
 def launch(out: Path, batch: int, nproc: int) -> None:
-    runner = [sys.executable] if nproc == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-    ]
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([*runner, str(SCRIPT), str(out), str(batch)], check=False, capture_output=True, text=True, env=env, timeout=600)
+    runner = (
+        [sys.executable]
+        if nproc == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(nproc),
+        ]
+    )
+    env = os.environ | {
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [*runner, str(SCRIPT), str(out), str(batch)], check=False, capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

@@ -36,7 +36,9 @@ def run(tmp_path, name, steps, state=None, net_state=None):
     if net_state is not None:
         net.load_state_dict(net_state)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    loop = MixtureLoop(rows(), net, {"interval": 3}, batch_size=4, pad_token_id=1, log_path=tmp_path / name / "mixture.jsonl")
+    loop = MixtureLoop(
+        rows(), net, {"interval": 3}, batch_size=4, pad_token_id=1, log_path=tmp_path / name / "mixture.jsonl"
+    )
     if state is not None:
         loop.load_state_dict(json.loads(json.dumps(state)))  # through JSON, as a checkpoint keeps it
     return loop, net, train(loop, net, optimizer, steps)

@@ -19,15 +19,33 @@ trl = pytest.importorskip("trl")
 
 
 def sft_trainer(tmp_path, out, packing, max_steps=8, callbacks=(), **args):
-    config = trl.SFTConfig(**{
-        "output_dir": str(out), "max_steps": max_steps, "per_device_train_batch_size": 4, "learning_rate": 3e-3,
-        "lr_scheduler_type": "constant", "report_to": "none", "logging_steps": 1, "save_strategy": "no",
-        "max_length": 64, "packing": packing, "use_cpu": True, "dataloader_pin_memory": False, "seed": 0,
-        "disable_tqdm": True, **args,
-    })
+    config = trl.SFTConfig(
+        **{
+            "output_dir": str(out),
+            "max_steps": max_steps,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 3e-3,
+            "lr_scheduler_type": "constant",
+            "report_to": "none",
+            "logging_steps": 1,
+            "save_strategy": "no",
+            "max_length": 64,
+            "packing": packing,
+            "use_cpu": True,
+            "dataloader_pin_memory": False,
+            "seed": 0,
+            "disable_tqdm": True,
+            **args,
+        }
+    )
     return mixing_trainer(
-        trl.SFTTrainer, ranged_datasets(), {"policy": "dynamic", "interval": 2},
-        model=model(), args=config, processing_class=tokenizer(tmp_path / "tok"), callbacks=list(callbacks),
+        trl.SFTTrainer,
+        ranged_datasets(),
+        {"policy": "dynamic", "interval": 2},
+        model=model(),
+        args=config,
+        processing_class=tokenizer(tmp_path / "tok"),
+        callbacks=list(callbacks),
     )
 
 

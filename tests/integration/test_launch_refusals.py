@@ -38,7 +38,15 @@ def test_accelerate_launch_that_starts_one_of_two_processes_is_refused(tmp_path,
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
     out = tmp_path / "run"
     proc = launch(
-        accelerate, "launch", "--cpu", "--num_processes", "2", "-m", "moemix.cli", "train", str(config),
+        accelerate,
+        "launch",
+        "--cpu",
+        "--num_processes",
+        "2",
+        "-m",
+        "moemix.cli",
+        "train",
+        str(config),
         f"--output_dir={out}",
     )
     assert proc.returncode != 0
@@ -51,8 +59,18 @@ def test_two_processes_that_accelerate_would_not_join_are_refused(tmp_path, cach
     # use_cpu false on a machine without an accelerator: accelerate leaves each process on its own
     out = tmp_path / "run"
     proc = launch(
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "moemix.cli",
-        "train", str(config), f"--output_dir={out}", "--training.use_cpu=false",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "moemix.cli",
+        "train",
+        str(config),
+        f"--output_dir={out}",
+        "--training.use_cpu=false",
     )
     assert proc.returncode != 0
     lines = refusals(proc.stderr)

@@ -19,8 +19,14 @@ from moemix.train.run import prepare_run
 
 def config_text(out, base, freeze: bool) -> str:
     return tiny_run_config(
-        ("math", "code"), 24, output_dir=str(out), max_length=160,
-        model={"name_or_path": str(base), "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
+        ("math", "code"),
+        24,
+        output_dir=str(out),
+        max_length=160,
+        model={
+            "name_or_path": str(base),
+            "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]},
+        },
         mixing={"policy": None, "freeze_router": freeze},
         training={"per_device_eval_batch_size": 4, "learning_rate": 0.01, "logging_strategy": None},
     )

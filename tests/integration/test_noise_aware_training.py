@@ -59,8 +59,9 @@ def moved(record: dict) -> float:
 def train(tmp_path, monkeypatch, datasets: str, aware: bool) -> list[dict]:
     monkeypatch.setenv("MOEMIX_CACHE", str(tmp_path / "cache"))
     out = tmp_path / ("aware" if aware else "paper")
-    config = load_config(text=CONFIG.format(datasets=datasets, aware=str(aware).lower()),
-                         overrides=[f"--output_dir={out}"])
+    config = load_config(
+        text=CONFIG.format(datasets=datasets, aware=str(aware).lower()), overrides=[f"--output_dir={out}"]
+    )
     prepare_run(config).train()
     return read_jsonl(out / "mixture.jsonl")
 

@@ -12,7 +12,10 @@ from moemix.testing import tiny_run_config
 from moemix.train.folder import RunFolder
 
 CONFIG = tiny_run_config(
-    max_examples=30, vocab_size=384, seed=2, max_length=64,
+    max_examples=30,
+    vocab_size=384,
+    seed=2,
+    max_length=64,
     training={"max_steps": 2, "per_device_train_batch_size": 2, "per_device_eval_batch_size": 4},
 )
 

@@ -24,7 +24,10 @@ from moemix.train.online import OnlineExpertCounts
 
 def config_text(arch="mixtral", source="probe", layers="last", accumulation=1, **mixing):
     return tiny_run_config(
-        ("dialogue", "math", "code"), 120, arch=arch, seed=5,
+        ("dialogue", "math", "code"),
+        120,
+        arch=arch,
+        seed=5,
         mixing={"interval": 4, "probe_batches": 2, "source": source, "layers": layers, **mixing},
         training={"max_steps": 12, "gradient_accumulation_steps": accumulation, "learning_rate": 0.003},
     )
@@ -245,7 +248,12 @@ def test_bad_routing_config_names_the_line_and_field(mixing, message):
 def test_routing_config_values_load():
     text = config_text(source="online", layers=[0, -1])
     mixing = load_config(text=text, overrides=["--mixing.load_ema=0.5", "--mixing.count_prompt_tokens=false"]).mixing
-    assert (mixing.source, mixing.layers, mixing.load_ema, mixing.count_prompt_tokens) == ("online", [0, -1], 0.5, False)
+    assert (mixing.source, mixing.layers, mixing.load_ema, mixing.count_prompt_tokens) == (
+        "online",
+        [0, -1],
+        0.5,
+        False,
+    )
     assert load_config(text=text, overrides=["--mixing.layers=all"]).mixing.layers == "all"
     assert load_config(text=text, overrides=["--mixing.layers=1"]).mixing.layers == 1
 

@@ -28,7 +28,18 @@ class ScriptedCounts:
 
 def callback(tmp_path, windows, load_ema=None):
     sampler = MixtureSampler([10, 10, 10], np.full(3, 1 / 3), seed=0)
-    policy = from_state({"name": "dynamic", "eta": 10.0, "c": 0.0, "distance": "l2", "criterion": "mean", "noise_aware": False, "noise_z": 1.0, "weights": None})
+    policy = from_state(
+        {
+            "name": "dynamic",
+            "eta": 10.0,
+            "c": 0.0,
+            "distance": "l2",
+            "criterion": "mean",
+            "noise_aware": False,
+            "noise_z": 1.0,
+            "weights": None,
+        }
+    )
     return MixingCallback(
         NAMES, policy, sampler, [], 1, tmp_path / "mixture.jsonl", source=ScriptedCounts(windows), load_ema=load_ema
     )

@@ -17,10 +17,20 @@ from moemix.train import prepare_run
 
 def config_text(arch, policy, source):
     return tiny_run_config(
-        ("dialogue", "math", "code"), 100, arch=arch, seed=4, max_length=384, log_draws=True,
+        ("dialogue", "math", "code"),
+        100,
+        arch=arch,
+        seed=4,
+        max_length=384,
+        log_draws=True,
         mixing={"policy": policy, "source": source, "interval": 3},
-        training={"max_steps": 9, "per_device_train_batch_size": 6, "learning_rate": 0.003, "logging_strategy": None,
-                  "logging_steps": 1},
+        training={
+            "max_steps": 9,
+            "per_device_train_batch_size": 6,
+            "learning_rate": 0.003,
+            "logging_strategy": None,
+            "logging_steps": 1,
+        },
     )
 
 
@@ -40,7 +50,10 @@ class RowsPerStep(TrainerCallback):
 
 
 def train(tmp_path, name, arch, policy, source, packing):
-    config = load_config(text=config_text(arch, policy, source), overrides=[f"--output_dir={tmp_path / name}", f"--data.packing={packing}"])
+    config = load_config(
+        text=config_text(arch, policy, source),
+        overrides=[f"--output_dir={tmp_path / name}", f"--data.packing={packing}"],
+    )
     run = prepare_run(config)
     # float64: in float32 the padded and packed forwards round differently (other shapes, other reduction orders,
     # ~1e-7 relative per forward, grown by Adam to ~1e-3 in the router logits after a few steps), and a token whose
@@ -59,7 +72,8 @@ def train(tmp_path, name, arch, policy, source, packing):
 
 
 @pytest.mark.parametrize(
-    ("arch", "policy", "source"), [("mixtral", "dynamic", "online"), ("qwen2_moe", "dynamic", "online"), ("mixtral", "odm", "probe")]
+    ("arch", "policy", "source"),
+    [("mixtral", "dynamic", "online"), ("qwen2_moe", "dynamic", "online"), ("mixtral", "odm", "probe")],
 )
 def test_packed_training_equals_padded_training(arch, policy, source, tmp_path):
     padded = train(tmp_path, "padded", arch, policy, source, False)

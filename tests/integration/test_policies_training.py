@@ -15,7 +15,10 @@ from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 
 CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"), 50, vocab_size=400, mixing={"policy": None},
+    ("dialogue", "math", "code"),
+    50,
+    vocab_size=400,
+    mixing={"policy": None},
     training={"max_steps": 8, "per_device_eval_batch_size": None},
 )
 
@@ -90,10 +93,19 @@ def test_refloss_measures_its_signal_on_the_reference_runs_examples(tmp_path):
     # A finished run's reference is its final dev loss over the eval batches; refloss's signal must be measured
     # on the same batches. With the reference run's own model, and no training, the excess is exactly zero.
     reference_run, _ = _train(tmp_path, "--mixing.policy=uniform", "--eval_batches=2", "--per_device_eval_batch_size=4")
-    run = prepare_run(load_config(text=CONFIG, overrides=[
-        f"--output_dir={tmp_path / 'refloss'}", "--mixing.policy=refloss", f"--mixing.reference={tmp_path / 'run'}",
-        "--eval_batches=2", "--per_device_eval_batch_size=4", "--learning_rate=0",
-    ]))
+    run = prepare_run(
+        load_config(
+            text=CONFIG,
+            overrides=[
+                f"--output_dir={tmp_path / 'refloss'}",
+                "--mixing.policy=refloss",
+                f"--mixing.reference={tmp_path / 'run'}",
+                "--eval_batches=2",
+                "--per_device_eval_batch_size=4",
+                "--learning_rate=0",
+            ],
+        )
+    )
     run.trainer.model.load_state_dict(reference_run.trainer.model.state_dict())
     run.train()
     reference = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -15,7 +15,10 @@ from moemix.testing import tiny_run_config
 from moemix.train import prepare_run
 
 CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"), 60, vocab_size=400, mixing={"policy": None},
+    ("dialogue", "math", "code"),
+    60,
+    vocab_size=400,
+    mixing={"policy": None},
     training={"max_steps": 6, "per_device_eval_batch_size": None},
 )
 
@@ -55,13 +58,35 @@ def test_replay_with_the_runs_knobs_reproduces_its_weights(run_dir):
     from moemix.files import read_jsonl
     from moemix.report.replay import replay
 
-    rows = replay(run_dir / "mixture.jsonl", {"name": "dynamic", "eta": 10.0, "c": 0.05, "distance": "l2", "criterion": "mean", "noise_aware": False, "noise_z": 1.0})
+    rows = replay(
+        run_dir / "mixture.jsonl",
+        {
+            "name": "dynamic",
+            "eta": 10.0,
+            "c": 0.05,
+            "distance": "l2",
+            "criterion": "mean",
+            "noise_aware": False,
+            "noise_z": 1.0,
+        },
+    )
     logged = read_jsonl(run_dir / "mixture.jsonl")
     assert [r["step"] for r in rows] == [r["step"] for r in logged]
     for row, record in zip(rows, logged):
         for name, w in record["weights"].items():
             assert abs(row["weights"][name] - w) < 1e-12
-    bolder = replay(run_dir, {"name": "dynamic", "eta": 40.0, "c": 0.05, "distance": "l2", "criterion": "mean", "noise_aware": False, "noise_z": 1.0})
+    bolder = replay(
+        run_dir,
+        {
+            "name": "dynamic",
+            "eta": 40.0,
+            "c": 0.05,
+            "distance": "l2",
+            "criterion": "mean",
+            "noise_aware": False,
+            "noise_z": 1.0,
+        },
+    )
     spread = lambda r: max(r["weights"].values()) - min(r["weights"].values())  # noqa: E731
     assert spread(bolder[-1]) > spread(rows[-1])
 

@@ -22,7 +22,10 @@ from moemix.train import prepare_run
 from moemix.train.checkpoint import STATE_FILE, complete_checkpoints
 
 SETTINGS = dict(
-    datasets=("dialogue", "math", "code"), max_examples=150, seed=11, log_draws=True,
+    datasets=("dialogue", "math", "code"),
+    max_examples=150,
+    seed=11,
+    log_draws=True,
     mixing={"interval": 3, "probe_batches": 2},
     training={"max_steps": 40, "learning_rate": 0.003, "save_strategy": "steps", "save_steps": 10},
 )
@@ -135,7 +138,9 @@ def test_sigkill_while_saving_leaves_previous_checkpoint(setup):
 
 def test_changed_mixture_on_resume_is_refused(setup, capsys):
     root, config, straight = setup
-    code = main(["train", str(config), f"--output_dir={straight}", "--resume_from_checkpoint", "true", "--mixing.eta=5"])
+    code = main(
+        ["train", str(config), f"--output_dir={straight}", "--resume_from_checkpoint", "true", "--mixing.eta=5"]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "mixing.eta: 10.0 -> 5.0" in err and "--allow_mixture_change" in err
@@ -153,7 +158,9 @@ def test_online_source_resumes_mid_window_exactly(setup):
     # step 23 and resumed from step 20 (mid-window: updates at 18 and 21) still equals the straight run.
     root, _, _ = setup
     config = root / "online.yaml"
-    config.write_text(tiny_run_config(**SETTINGS | {"mixing": SETTINGS["mixing"] | {"source": "online", "load_ema": 0.5}}))
+    config.write_text(
+        tiny_run_config(**SETTINGS | {"mixing": SETTINGS["mixing"] | {"source": "online", "load_ema": 0.5}})
+    )
     straight = root / "online_straight"
     prepare_run(load_config(config, [f"--output_dir={straight}"])).train()
     killed = root / "online_killed"

@@ -32,10 +32,20 @@ def test_telemetry_logs_every_layer_and_dataset(tmp_path, arch):
     tiny = model(arch)
     reporter = Reporter()
     args = TrainingArguments(
-        output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4, learning_rate=1e-3, report_to="none",
-        logging_steps=1, save_strategy="no", use_cpu=True, disable_tqdm=True, dataloader_pin_memory=False,
+        output_dir=str(tmp_path),
+        max_steps=4,
+        per_device_train_batch_size=4,
+        learning_rate=1e-3,
+        report_to="none",
+        logging_steps=1,
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
     )
-    trainer = Trainer(model=tiny, args=args, train_dataset=train, data_collator=MixtureCollator(1), callbacks=[reporter])
+    trainer = Trainer(
+        model=tiny, args=args, train_dataset=train, data_collator=MixtureCollator(1), callbacks=[reporter]
+    )
     RoutingTelemetry(data, interval=2, batch_size=4, max_batches=2, pad_token_id=1).attach(trainer)
 
     trainer.train()

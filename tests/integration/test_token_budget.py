@@ -16,7 +16,11 @@ from moemix.train import prepare_run
 from moemix.train.checkpoint import STATE_FILE
 
 CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"), 120, seed=5, log_draws=True, mixing={"interval": 3},
+    ("dialogue", "math", "code"),
+    120,
+    seed=5,
+    log_draws=True,
+    mixing={"interval": 3},
     training={"max_steps": 50, "learning_rate": 0.003, "lr_scheduler_type": "constant_with_warmup"},
 )
 
@@ -48,7 +52,9 @@ def test_resume_counts_tokens_before_the_checkpoint(tmp_path):
     state = json.loads((tmp_path / "a" / "checkpoint-6" / STATE_FILE).read_text())
     assert sum(state["tokens_seen"]) > 0
 
-    first = prepare_run(load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'b'}", *common, "--max_steps=6"]))
+    first = prepare_run(
+        load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'b'}", *common, "--max_steps=6"])
+    )
     first.train()
     resumed = prepare_run(
         load_config(text=CONFIG, overrides=[f"--output_dir={tmp_path / 'b'}", *common, "--resume_from_checkpoint=true"])

@@ -16,7 +16,11 @@ from moemix.train import prepare_run
 
 def config_text(arch, interval, steps):
     return tiny_run_config(
-        ("dialogue", "math", "code"), 120, arch=arch, seed=3, mixing={"interval": interval, "probe_batches": 2},
+        ("dialogue", "math", "code"),
+        120,
+        arch=arch,
+        seed=3,
+        mixing={"interval": interval, "probe_batches": 2},
         training={"max_steps": steps, "learning_rate": 0.003},
     )
 
@@ -34,9 +38,7 @@ class WeightsEachStep(TrainerCallback):
 @pytest.mark.parametrize("arch", ["mixtral", "qwen2_moe", "olmoe"])
 def test_weights_change_only_at_interval(arch, tmp_path):
     interval, steps = 4, 12
-    config = load_config(
-        text=config_text(arch, interval, steps), overrides=[f"--output_dir={tmp_path / 'run'}"]
-    )
+    config = load_config(text=config_text(arch, interval, steps), overrides=[f"--output_dir={tmp_path / 'run'}"])
     run = prepare_run(config)
     recorder = WeightsEachStep(run.sampler)
     run.trainer.add_callback(recorder)

@@ -117,14 +117,18 @@ def test_two_processes_train_as_one_with_the_same_global_batch(workspace, tmp_pa
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     launched = subprocess.run(
         [str(torchrun), "--nproc_per_node", "2", "-m", "moemix.integrations.llamafactory", "train", str(config)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
 
     assert (one / "mixture.jsonl").read_bytes() == (two / "mixture.jsonl").read_bytes()
-    assert json.loads((one / "mixture_state.json").read_text())["draws"] == json.loads(
-        (two / "mixture_state.json").read_text()
-    )["draws"]
+    assert (
+        json.loads((one / "mixture_state.json").read_text())["draws"]
+        == json.loads((two / "mixture_state.json").read_text())["draws"]
+    )
     a, b = load_file(one / "model.safetensors"), load_file(two / "model.safetensors")
     assert all(torch.equal(a[key], b[key]) for key in a)
 

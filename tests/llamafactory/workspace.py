@@ -32,7 +32,11 @@ def examples(kind: str, count: int, seed: int) -> list[dict[str, str]]:
     """``count`` alpaca-format examples of one kind."""
     rng = random.Random(f"{kind}-{seed}")
     return [
-        {"instruction": _text(kind, rng, rng.randint(3, 8)), "input": "", "output": _text(kind, rng, rng.randint(3, 10))}
+        {
+            "instruction": _text(kind, rng, rng.randint(3, 8)),
+            "input": "",
+            "output": _text(kind, rng, rng.randint(3, 10)),
+        }
         for _ in range(count)
     ]
 

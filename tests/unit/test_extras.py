@@ -61,7 +61,9 @@ def test_missing_deepspeed(run, monkeypatch):
     _missing(monkeypatch, "deepspeed")
     code, err, loaded = run("--training.deepspeed=configs/deepspeed/zero2.json")
     assert code == 2 and not loaded
-    assert err.endswith("--training.deepspeed needs the deepspeed package, which is not installed: pip install --no-build-isolation 'moemix[deepspeed]'")
+    assert err.endswith(
+        "--training.deepspeed needs the deepspeed package, which is not installed: pip install --no-build-isolation 'moemix[deepspeed]'"
+    )
 
 
 def test_missing_peft_for_lora(run, monkeypatch):

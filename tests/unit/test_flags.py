@@ -41,8 +41,14 @@ def config(tmp_path):
         (["upcycle", "--model", "m", "--out", "o", "--expert", "4"], "unknown flag --expert; did you mean --experts?"),
         (["upcycle", "--model", "m", "--out", "o", "--mode", "merge"], "argument --mode: invalid choice: 'merge'"),
         (["upcycle", "--model", "m", "--out", "o", "--top-k", "x"], "--top-k: expected int, got str 'x'"),
-        (["upcycle", "--model", "m", "--out", "o", "--experts", "2", "--top-k", "3"], "--top-k: must be in [1, experts=2], got 3"),
-        (["upcycle", "--model", "m", "--out", "o", "--layers", "first:2"], "--layers: must be 'all' or 'last:L' (L >= 1), got 'first:2'"),
+        (
+            ["upcycle", "--model", "m", "--out", "o", "--experts", "2", "--top-k", "3"],
+            "--top-k: must be in [1, experts=2], got 3",
+        ),
+        (
+            ["upcycle", "--model", "m", "--out", "o", "--layers", "first:2"],
+            "--layers: must be 'all' or 'last:L' (L >= 1), got 'first:2'",
+        ),
         (["upcycle", "--model", "m"], "the following arguments are required: --out"),
         (["upcycle", "--model", "m", "--out", "o", "extra"], "unexpected argument 'extra'"),
         (["replay", "RUN", "--et", "3"], "unknown flag --et; did you mean --eta?"),
@@ -64,7 +70,10 @@ def test_unknown_or_bad_flags_are_one_line(capsys, argv, expected):
         (["--mixing.etta", "3"], "command-line override --mixing.etta: unknown key; did you mean --mixing.eta?"),
         (["--mixing.eta.x", "3"], "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section"),
         (["--max_step", "3"], "unknown flag --max_step; did you mean --max_steps?"),
-        (["--training.learning_rate=abc"], "command-line override --training.learning_rate: expected float, got str 'abc'"),
+        (
+            ["--training.learning_rate=abc"],
+            "command-line override --training.learning_rate: expected float, got str 'abc'",
+        ),
         (["stray"], "argument 'stray': expected --key value, --key=value or key=value"),
     ],
 )

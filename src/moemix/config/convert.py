@@ -236,7 +236,9 @@ def build(cls: type, data: Any, path: str, where: Where) -> Any:
         if name in data:
             value = data[name]
             full = join(path, name)
-            kwargs[name] = convert_training(value, full, where) if full == "training" else convert(value, hints[name], full, where)
+            kwargs[name] = (
+                convert_training(value, full, where) if full == "training" else convert(value, hints[name], full, where)
+            )
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{where(path or name)}: missing required field '{join(path, name)}'")
     return cls(**kwargs)

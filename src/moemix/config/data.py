@@ -98,10 +98,14 @@ class DatasetConfig:
         for key, names in (("columns", self.columns), ("templates", self.templates)):
             unknown = sorted(set(names) - set(FIELDS))
             if unknown:
-                raise ConfigError(f"{where(join(prefix, f'{key}.{unknown[0]}'))}: not a moemix field; use {', '.join(FIELDS)}")
+                raise ConfigError(
+                    f"{where(join(prefix, f'{key}.{unknown[0]}'))}: not a moemix field; use {', '.join(FIELDS)}"
+                )
         for name, template in self.templates.items():
             if name in self.columns:
-                raise ConfigError(f"{where(join(prefix, f'templates.{name}'))}: also in columns; give a field one source")
+                raise ConfigError(
+                    f"{where(join(prefix, f'templates.{name}'))}: also in columns; give a field one source"
+                )
             try:
                 template_fields(template)
             except ValueError as err:
@@ -142,7 +146,7 @@ class DatasetConfig:
             if "{stem}" not in self.name:
                 raise ConfigError(
                     f"{where(join(prefix, 'name'))}: with each_file, a pattern holding {{stem}} (the file's name "
-                    f"without its type), e.g. name: \"{{stem}}\" or \"t0_{{stem}}\"; got {self.name!r}"
+                    f'without its type), e.g. name: "{{stem}}" or "t0_{{stem}}"; got {self.name!r}'
                 )
 
 

@@ -30,7 +30,8 @@ def _each_file_paths(path: str, at: str) -> list[str]:
     elif Path(path).is_dir():
         root = Path(path)
         files = sorted(
-            str(f) for f in root.rglob("*")
+            str(f)
+            for f in root.rglob("*")
             if f.is_file() and data_suffix(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)
         )
     else:
@@ -83,7 +84,9 @@ def expand_each_file(datasets: list[DatasetConfig], where: Where) -> tuple[list[
         for file in _each_file_paths(ds.path, where(f"datasets.{i}.path")):
             name = ds.name.replace("{stem}", Path(file).name[: -len(data_suffix(file))])
             if name in taken:
-                raise ConfigError(f"{where(f'datasets.{i}.name')}: {file} gives the name {name!r}, already {taken[name]}'s")
+                raise ConfigError(
+                    f"{where(f'datasets.{i}.name')}: {file} gives the name {name!r}, already {taken[name]}'s"
+                )
             taken[name] = file
             origin[len(expanded)] = i
             expanded.append(dataclasses.replace(ds, name=name, path=file, each_file=False))

@@ -93,7 +93,9 @@ def _read_text(path: Path, source: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise ConfigError(f"{source}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8") from None
+        raise ConfigError(
+            f"{source}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def parse_overrides(args: list[str]) -> list[tuple[str, str, Raw]]:
@@ -174,7 +176,9 @@ def check_override_key(key: str, flag: str) -> str:
             if part not in training_argument_names():
                 near = closest(part, training_argument_names())
                 hint_text = f"did you mean --training.{near}? " if near else ""
-                raise ConfigError(f"command-line override {flag}: unknown key; {hint_text}not a transformers.TrainingArguments field")
+                raise ConfigError(
+                    f"command-line override {flag}: unknown key; {hint_text}not a transformers.TrainingArguments field"
+                )
             if i + 1 < len(parts):
                 raise ConfigError(f"command-line override {flag}: training.{part} is a setting, not a section")
             return key
@@ -184,7 +188,9 @@ def check_override_key(key: str, flag: str) -> str:
         elif hint is Any:
             return key
         elif listed is not None:
-            raise ConfigError(f"command-line override {flag}: {here} is a list; name an item by its index, e.g. --{here}.0")
+            raise ConfigError(
+                f"command-line override {flag}: {here} is a list; name an item by its index, e.g. --{here}.0"
+            )
         else:
             raise ConfigError(
                 f"command-line override {flag}: {here} is a {type_name(hint)} setting, not a section; "
@@ -206,7 +212,9 @@ def _set_path(data: dict, dotted: str, value: Any, flag: str) -> None:
         else:
             child = node.get(part)
             if child is not None and not isinstance(child, (dict, list)):
-                raise ConfigError(f"command-line override {flag}: {'.'.join(parts[: i + 1])} holds a value, not a section")
+                raise ConfigError(
+                    f"command-line override {flag}: {'.'.join(parts[: i + 1])} holds a value, not a section"
+                )
             if child is None:  # absent, or a section given as null: created
                 child = node[part] = [] if nxt.isdigit() else {}
             node = child

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from moemix.config.rules import OneOf, Range, Where, join, setting
 from moemix.errors import ConfigError
 
-POLICY_NAMES = ("uniform", "static", "datasize", "random", "cycle", "sequential", "dynamic", "embedding", "refloss", "odm")
+POLICY_NAMES = (
+    "uniform",
+    "static",
+    "datasize",
+    "random",
+    "cycle",
+    "sequential",
+    "dynamic",
+    "embedding",
+    "refloss",
+    "odm",
+)
 """The policies of ``moemix.mixing.POLICIES``."""
 DISTANCES = ("l2", "cosine", "js")
 """The distances of ``moemix.mixing.DISTANCES``."""
@@ -110,7 +121,9 @@ class MixingConfig:
                 f"{where(join(prefix, 'router_module'))}: must be a module path pattern, e.g. model.layers.*.mlp.gate"
             )
         if self.weights is None and self.policy == "static" and self.weights_file is None:
-            raise ConfigError(f"{where(join(prefix, 'policy'))}: policy static needs mixing.weights or mixing.weights_file")
+            raise ConfigError(
+                f"{where(join(prefix, 'policy'))}: policy static needs mixing.weights or mixing.weights_file"
+            )
         if self.policy == "refloss" and self.reference is None:
             raise ConfigError(
                 f"{where(join(prefix, 'policy'))}: policy refloss needs mixing.reference (a JSON file or a run folder)"
@@ -120,7 +133,9 @@ class MixingConfig:
             if any(not v >= 0 for v in values):
                 raise ConfigError(f"{where(join(prefix, 'weights'))}: weights must be non-negative")
             if abs(sum(values) - 1.0) > 1e-6:
-                raise ConfigError(f"{where(join(prefix, 'weights'))}: weights must sum to 1, they sum to {sum(values):.6g}")
+                raise ConfigError(
+                    f"{where(join(prefix, 'weights'))}: weights must sum to 1, they sum to {sum(values):.6g}"
+                )
 
     def check_datasets(self, names: list[str], where: Where, prefix: str) -> None:
         """Rules that need the dataset names: weights for exactly these datasets, bounds that admit weights."""
@@ -130,7 +145,9 @@ class MixingConfig:
                 raise ConfigError(f"{where(join(prefix, 'weights'))}: names no dataset: {', '.join(sorted(unknown))}")
             missing = set(names) - set(self.weights)
             if missing:
-                raise ConfigError(f"{where(join(prefix, 'weights'))}: no weight for dataset(s): {', '.join(sorted(missing))}")
+                raise ConfigError(
+                    f"{where(join(prefix, 'weights'))}: no weight for dataset(s): {', '.join(sorted(missing))}"
+                )
         n = len(names)
         if self.floor > self.ceiling or n * self.floor > 1.0 or n * self.ceiling < 1.0:
             raise ConfigError(

@@ -39,10 +39,14 @@ class UpcycleConfig:
     def check(self, where: Where, prefix: str) -> None:
         """Rules across the recipe's fields: top_k within the experts, a known layer selection."""
         if self.top_k > self.experts:
-            raise ConfigError(f"{where(join(prefix, 'top_k'))}: must be in [1, experts={self.experts}], got {self.top_k}")
+            raise ConfigError(
+                f"{where(join(prefix, 'top_k'))}: must be in [1, experts={self.experts}], got {self.top_k}"
+            )
         head, _, count = self.layers.partition(":")
         if self.layers != "all" and not (head == "last" and count.isdigit() and int(count) >= 1):
-            raise ConfigError(f"{where(join(prefix, 'layers'))}: must be 'all' or 'last:L' (L >= 1), got {self.layers!r}")
+            raise ConfigError(
+                f"{where(join(prefix, 'layers'))}: must be 'all' or 'last:L' (L >= 1), got {self.layers!r}"
+            )
 
 
 @dataclass
@@ -101,11 +105,17 @@ class ModelConfig:
         if (self.name_or_path is None) == (self.tiny is None):
             raise ConfigError(f"{where(prefix)}: give exactly one of model.name_or_path and model.tiny")
         if self.tiny is not None and self.tokenizer is None:
-            raise ConfigError(f"{where(join(prefix, 'tokenizer'))}: a tiny model needs a tokenizer (a folder or 'builtin')")
+            raise ConfigError(
+                f"{where(join(prefix, 'tokenizer'))}: a tiny model needs a tokenizer (a folder or 'builtin')"
+            )
         if self.upcycle is not None and self.name_or_path is None:
-            raise ConfigError(f"{where(join(prefix, 'upcycle'))}: upcycles a dense model.name_or_path, not a tiny model")
+            raise ConfigError(
+                f"{where(join(prefix, 'upcycle'))}: upcycles a dense model.name_or_path, not a tiny model"
+            )
         if self.gguf_file is not None and self.name_or_path is None:
-            raise ConfigError(f"{where(join(prefix, 'gguf_file'))}: needs model.name_or_path (the folder that holds it)")
+            raise ConfigError(
+                f"{where(join(prefix, 'gguf_file'))}: needs model.name_or_path (the folder that holds it)"
+            )
         if self.lora is not None and self.trainable_layers is not None:
             raise ConfigError(
                 f"{where(join(prefix, 'trainable_layers'))}: not with model.lora (the adapters decide what trains)"

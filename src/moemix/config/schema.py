@@ -102,9 +102,13 @@ class Config:
                 )
             for key in ("dev_path", "dev_size", "max_examples"):
                 if getattr(dev, key):
-                    raise ConfigError(f"{where(f'dev_datasets.{i}.{key}')}: not allowed in a dev set (it is the dev split)")
+                    raise ConfigError(
+                        f"{where(f'dev_datasets.{i}.{key}')}: not allowed in a dev set (it is the dev split)"
+                    )
             if dev.truncation != "drop":
-                raise ConfigError(f"{where(f'dev_datasets.{i}.truncation')}: not in a dev set (it follows its training dataset)")
+                raise ConfigError(
+                    f"{where(f'dev_datasets.{i}.truncation')}: not in a dev set (it follows its training dataset)"
+                )
         self.mixing.check_datasets(seen, where, "mixing")
         for key, value in self.training.items():
             rule = TRAINING_RULES.get(key)

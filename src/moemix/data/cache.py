@@ -87,10 +87,12 @@ def _split_table(input_ids: list[np.ndarray], labels: list[np.ndarray]):
     np.cumsum(lengths, out=offsets[1:])
     flat_ids = np.concatenate(input_ids).astype(np.int32) if input_ids else np.zeros(0, np.int32)
     flat_labels = np.concatenate(labels).astype(np.int32) if labels else np.zeros(0, np.int32)
-    return pa.table({
-        "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat_ids)),
-        "labels": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat_labels)),
-    })
+    return pa.table(
+        {
+            "input_ids": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat_ids)),
+            "labels": pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat_labels)),
+        }
+    )
 
 
 def _split_arrays(dataset) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -152,7 +152,9 @@ def to_messages(
 
 def _text(value: Any, fields: _Fields, name: str) -> str:
     if not isinstance(value, str):
-        raise InvalidRecord(fields.place, f"field '{name}': expected a string, got {type(value).__name__}", "wrong type")
+        raise InvalidRecord(
+            fields.place, f"field '{name}': expected a string, got {type(value).__name__}", "wrong type"
+        )
     return value
 
 
@@ -189,7 +191,9 @@ def _sharegpt(fields: _Fields) -> list[dict[str, str]]:
         role = ROLES.get(str(speaker).lower())
         if role is None:
             raise InvalidRecord(
-                fields.place, f"field '{key}[{i}].from': unknown speaker {speaker!r}; use one of human, gpt, system", "unknown role"
+                fields.place,
+                f"field '{key}[{i}].from': unknown speaker {speaker!r}; use one of human, gpt, system",
+                "unknown role",
             )
         content = _text(turn.get("value", turn.get("content")), fields, f"{key}[{i}].value")
         messages.append({"role": role, "content": content})
@@ -203,7 +207,11 @@ def _openai_content(content: Any, fields: _Fields, where: str) -> str:
         texts = []
         for j, part in enumerate(content):
             if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
-                raise InvalidRecord(fields.place, f"field '{where}[{j}]': only text parts ({{type: text, text}}) are supported", "wrong type")
+                raise InvalidRecord(
+                    fields.place,
+                    f"field '{where}[{j}]': only text parts ({{type: text, text}}) are supported",
+                    "wrong type",
+                )
             texts.append(part["text"])
         return "".join(texts)
     return _text(content, fields, where)
@@ -224,7 +232,9 @@ def _message_list(turns: list, fields: _Fields, key: str) -> list[dict[str, str]
                 "unknown role",
             )
         if turn.get("weight") == 0:
-            raise InvalidRecord(fields.place, f"field '{key}[{i}].weight': weight 0 (an unlearnt turn) is not supported", "unsupported")
+            raise InvalidRecord(
+                fields.place, f"field '{key}[{i}].weight': weight 0 (an unlearnt turn) is not supported", "unsupported"
+            )
         if turn.get("content") is None:
             raise InvalidRecord(fields.place, f"field '{key}[{i}].content': missing", "missing field")
         messages.append({"role": role, "content": _openai_content(turn["content"], fields, f"{key}[{i}].content")})
@@ -253,11 +263,15 @@ def _alpaca(fields: _Fields) -> list[dict[str, str]]:
     history = fields.get("history")
     if history is not None:
         if not isinstance(history, list):
-            raise InvalidRecord(fields.place, f"field '{names['history']}': expected a list of [user, assistant] pairs", "wrong type")
+            raise InvalidRecord(
+                fields.place, f"field '{names['history']}': expected a list of [user, assistant] pairs", "wrong type"
+            )
         for i, pair in enumerate(history):
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
                 raise InvalidRecord(
-                    fields.place, f"field '{names['history']}[{i}]': expected a [user, assistant] pair of strings", "wrong type"
+                    fields.place,
+                    f"field '{names['history']}[{i}]': expected a [user, assistant] pair of strings",
+                    "wrong type",
                 )
             messages += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
     return messages + [{"role": "user", "content": prompt}, {"role": "assistant", "content": output}]
@@ -270,11 +284,17 @@ def _prompt_completion(fields: _Fields) -> list[dict[str, str]]:
         # TRL's conversational form: both are lists of messages.
         for name, value in (("prompt", prompt), ("completion", completion)):
             if not isinstance(value, list) or not value:
-                raise InvalidRecord(fields.place, f"field '{names[name]}': expected a non-empty list of messages", "wrong type")
+                raise InvalidRecord(
+                    fields.place, f"field '{names[name]}': expected a non-empty list of messages", "wrong type"
+                )
         head = _message_list(prompt, fields, names["prompt"])
         tail = _message_list(completion, fields, names["completion"])
         if any(m["role"] != "assistant" for m in tail):
-            raise InvalidRecord(fields.place, f"field '{names['completion']}': every completion message must be the assistant's", "role order")
+            raise InvalidRecord(
+                fields.place,
+                f"field '{names['completion']}': every completion message must be the assistant's",
+                "role order",
+            )
         messages = head + tail
         check_roles(messages, fields.place, names["prompt"])
         return messages
@@ -300,7 +320,9 @@ def check_roles(messages: list[dict[str, str]], place: str, key: str = "conversa
         expected = "user" if i % 2 == 0 else "assistant"
         if message["role"] != expected:
             raise InvalidRecord(
-                place, f"field '{key}[{i + start}]': roles out of order: expected {expected}, got {message['role']}", "role order"
+                place,
+                f"field '{key}[{i + start}]': roles out of order: expected {expected}, got {message['role']}",
+                "role order",
             )
     if body[-1]["role"] != "assistant":
         raise InvalidRecord(place, f"field '{key}': the last turn must be the assistant's", "role order")

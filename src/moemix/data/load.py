@@ -142,7 +142,9 @@ def hold_out(examples: list, dev_size: int | float, seed: int, name: str) -> tup
     if k < 1:
         raise DataError(f"dataset '{name}': dev_size {dev_size} of {n} usable examples holds out none; raise it")
     if k >= n:
-        raise DataError(f"dataset '{name}': dev_size {dev_size} holds out {k} of {n} usable examples, leaving none to train on")
+        raise DataError(
+            f"dataset '{name}': dev_size {dev_size} holds out {k} of {n} usable examples, leaving none to train on"
+        )
     held = np.zeros(n, dtype=bool)
     held[np.random.default_rng([seed, n]).permutation(n)[:k]] = True
     return [e for e, h in zip(examples, held) if not h], [e for e, h in zip(examples, held) if h]
@@ -188,13 +190,15 @@ def _raise_first(report: DatasetReport) -> None:
         return
     more = report.fatal_problems - 1
     tail = f" (and {more} more invalid record(s) in dataset '{report.name}')" if more else ""
-    raise DataError(
-        f"{first.message}{tail}; `moemix data validate` lists them, skip_invalid: true skips them"
-    )
+    raise DataError(f"{first.message}{tail}; `moemix data validate` lists them, skip_invalid: true skips them")
 
 
 def _read(
-    ds: DatasetConfig, dev: DatasetConfig | None, seed: int, keep: int | None = MAX_LISTED, max_chars: int = MAX_RECORD_CHARS
+    ds: DatasetConfig,
+    dev: DatasetConfig | None,
+    seed: int,
+    keep: int | None = MAX_LISTED,
+    max_chars: int = MAX_RECORD_CHARS,
 ) -> _Read:
     train_sources = resolve_sources(ds.path)
     dev_from = _dev_source(ds, dev)
@@ -314,7 +318,7 @@ def training_texts(config: Config, strict: bool | None = None) -> Iterator[str]:
         max_chars = config.data.max_record_chars
         key = cache_key(_read_key(ds, dev, config.data_seed, max_chars))
         read = _read_memo(ds, dev, config.data_seed, key, keep=True, max_chars=max_chars)
-        if (is_strict(ds, config) if strict is None else strict):
+        if is_strict(ds, config) if strict is None else strict:
             _raise_first(read.report)
         for example in read.examples["train"]:
             for message in example.messages:
@@ -439,20 +443,22 @@ def load_data(
     loaded = []
     tokenizer_key = tokenizer_fingerprint(tokenizer)  # once: a large vocabulary's JSON takes a while to hash
     for ds in config.datasets:
-        loaded.append(load_dataset(
-            ds,
-            tokenizer,
-            config.max_length,
-            config.data_seed,
-            dev=devs.get(ds.name),
-            strict=is_strict(ds, config) if strict is None else strict,
-            cache=config.data.cache,
-            cache_dir=config.data.cache_dir,
-            tokenizer_key=tokenizer_key,
-            all_problems=all_problems,
-            require_examples=require_examples,
-            max_record_chars=config.data.max_record_chars,
-        ))
+        loaded.append(
+            load_dataset(
+                ds,
+                tokenizer,
+                config.max_length,
+                config.data_seed,
+                dev=devs.get(ds.name),
+                strict=is_strict(ds, config) if strict is None else strict,
+                cache=config.data.cache,
+                cache_dir=config.data.cache_dir,
+                tokenizer_key=tokenizer_key,
+                all_problems=all_problems,
+                require_examples=require_examples,
+                max_record_chars=config.data.max_record_chars,
+            )
+        )
     if warn:
         log_summary([item.report for item in loaded])
     return loaded
@@ -465,7 +471,9 @@ def log_summary(reports: list[DatasetReport]) -> None:
         logger.warning(
             "data: %d of %d dataset(s) skipped, dropped or noted something (moemix data validate lists the "
             "problems)\n%s",
-            len(notable), len(reports), summary_table(reports),
+            len(notable),
+            len(reports),
+            summary_table(reports),
         )
     else:
         logger.info("data: %d dataset(s), nothing skipped or dropped\n%s", len(reports), summary_table(reports))

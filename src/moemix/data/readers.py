@@ -45,7 +45,6 @@ class Row(NamedTuple):
     """Why the record could not be parsed: the rule broken, without the place."""
 
 
-
 def resolve_sources(path: str | Sequence[str]) -> list[str]:
     """Expand a dataset's ``path`` into the sources to read, in order.
 
@@ -82,7 +81,9 @@ def resolve_sources(path: str | Sequence[str]) -> list[str]:
     if not p.is_file():
         raise DataError(f"{path}: data file not found")
     if data_suffix(p) is None:
-        raise DataError(f"{path}: unsupported file type {p.suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)} or a folder")
+        raise DataError(
+            f"{path}: unsupported file type {p.suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)} or a folder"
+        )
     return [str(p)]
 
 
@@ -102,7 +103,9 @@ def iter_rows(source: str, fields: Sequence[str] | None = None) -> Iterator[Row]
     else:
         kind = data_suffix(source)
         if kind is None:
-            raise DataError(f"{source}: unsupported file type {Path(source).suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)}")
+            raise DataError(
+                f"{source}: unsupported file type {Path(source).suffix.lower()!r}; use {', '.join(DATA_SUFFIXES)}"
+            )
         if not Path(source).is_file():
             raise DataError(f"{source}: data file not found")
         base = kind.removesuffix(".gz")
@@ -249,7 +252,9 @@ def _delimited_rows(path: str, delimiter: str, fields: Sequence[str] | None) -> 
                         )
                     continue
                 if len(cells) != len(names):
-                    yield Row(place, None, f"expected {len(names)} {what} columns ({', '.join(names)}), got {len(cells)}")
+                    yield Row(
+                        place, None, f"expected {len(names)} {what} columns ({', '.join(names)}), got {len(cells)}"
+                    )
                     continue
                 yield Row(place, dict(zip(names, cells)))
     except UnicodeDecodeError:

@@ -48,18 +48,22 @@ def check_targets(examples: list[Example], specials: tuple[str, ...], report: Sp
         if not found:
             kept.append(example)
         elif not any(pattern.sub("", text).strip() for text in answers):
-            report.add_problem(Problem(
-                example.place,
-                f"{example.place}: assistant answer: only the special token(s) {', '.join(found)} and whitespace, "
-                "nothing to learn (an empty target)",
-                EMPTY_TARGET,
-            ))
+            report.add_problem(
+                Problem(
+                    example.place,
+                    f"{example.place}: assistant answer: only the special token(s) {', '.join(found)} and whitespace, "
+                    "nothing to learn (an empty target)",
+                    EMPTY_TARGET,
+                )
+            )
         else:
-            report.add_problem(Problem(
-                example.place,
-                f"{example.place}: assistant answer: holds the tokenizer's special token(s) {', '.join(found)} "
-                "as text; strip_suffix or remove_regex takes them out",
-                SPECIAL_IN_TARGET,
-            ))
+            report.add_problem(
+                Problem(
+                    example.place,
+                    f"{example.place}: assistant answer: holds the tokenizer's special token(s) {', '.join(found)} "
+                    "as text; strip_suffix or remove_regex takes them out",
+                    SPECIAL_IN_TARGET,
+                )
+            )
             kept.append(example)
     return kept

@@ -94,12 +94,14 @@ def tokenize_examples(
                 ids, offsets = one["input_ids"], one["offset_mapping"]
             ids, labels = _labelled(ids, offsets, spans)
             if not (labels[:max_length] != IGNORE_INDEX).any():
-                report.add_problem(Problem(
-                    example.place,
-                    f"{example.place}: every assistant token lies beyond max_length={max_length} "
-                    f"(the example has {full_length} tokens); dropped",
-                    TRUNCATED_AWAY,
-                ))
+                report.add_problem(
+                    Problem(
+                        example.place,
+                        f"{example.place}: every assistant token lies beyond max_length={max_length} "
+                        f"(the example has {full_length} tokens); dropped",
+                        TRUNCATED_AWAY,
+                    )
+                )
                 continue
             full_lengths.append(full_length)
             report.prompt_cut += fitted is not None

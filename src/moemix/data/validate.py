@@ -164,7 +164,9 @@ class DatasetReport:
                 for old, new in moves:
                     if problem.place.startswith(old) and problem.place[len(old) : len(old) + 1] in (":", "["):
                         problem.place = new + problem.place[len(old) :]
-                        problem.message = new + problem.message[len(old) :] if problem.message.startswith(old) else problem.message
+                        problem.message = (
+                            new + problem.message[len(old) :] if problem.message.startswith(old) else problem.message
+                        )
                         break
         self.sources, self.dev_sources = list(sources), list(dev_sources)
 
@@ -182,22 +184,34 @@ class DatasetReport:
             notes.append(("empty split", f"no usable example in {' and '.join(empty)}: a run stops here"))
         elif dev.examples < SMALL_DEV:
             fix = "truncation: left keeps long examples" if dev.truncated_away else "a larger dev split measures better"
-            notes.append(("small dev", (
-                f"dev split of {dev.examples} example(s), fewer than {SMALL_DEV}: its dev loss and gate loads rest on "
-                f"few examples ({fix})"
-            )))
+            notes.append(
+                (
+                    "small dev",
+                    (
+                        f"dev split of {dev.examples} example(s), fewer than {SMALL_DEV}: its dev loss and gate loads rest on "
+                        f"few examples ({fix})"
+                    ),
+                )
+            )
         if not empty and dev.examples < dev.records / 2:
             lean = ": what is left leans towards short examples" if dev.truncated_away > dev.invalid else ""
-            notes.append(("dev lost", (
-                f"dev split kept {dev.examples} of {dev.records} records ({dev.invalid} invalid, "
-                f"{dev.truncated_away} truncated away){lean}"
-            )))
+            notes.append(
+                (
+                    "dev lost",
+                    (
+                        f"dev split kept {dev.examples} of {dev.records} records ({dev.invalid} invalid, "
+                        f"{dev.truncated_away} truncated away){lean}"
+                    ),
+                )
+            )
         special = self.train.special_in_target + dev.special_in_target
         if special:
             notes.append(("special tokens", f"{special} answer(s) hold the tokenizer's special tokens as text"))
         for label in sorted(set(self.train.cleaned) | set(dev.cleaned)):
             if not self.train.cleaned.get(label, 0) + dev.cleaned.get(label, 0):
-                notes.append(("clean-up idle", f"clean-up {label} changed no record (is the field named as in the file?)"))
+                notes.append(
+                    ("clean-up idle", f"clean-up {label} changed no record (is the field named as in the file?)")
+                )
         return notes
 
     @property
@@ -279,17 +293,45 @@ def format_report(reports: list[DatasetReport], max_length: int, strict: set[str
         strict: the names of the datasets whose invalid records stop training (decides the verdict line).
         listed: problems printed per split, invalid records first; None prints every one the reports hold.
     """
-    rows = [("dataset", "split", "records", "kept", "invalid", "trunc. away", "prompt cut", "truncated", "tokens",
-             "learnt", "len mean", "p50", "p95", "max")]
+    rows = [
+        (
+            "dataset",
+            "split",
+            "records",
+            "kept",
+            "invalid",
+            "trunc. away",
+            "prompt cut",
+            "truncated",
+            "tokens",
+            "learnt",
+            "len mean",
+            "p50",
+            "p95",
+            "max",
+        )
+    ]
     for r in reports:
         for split_name, s in (("train", r.train), ("dev", r.dev)):
             length = s.length or {}
-            rows.append((
-                r.name, split_name, f"{s.records:,}", f"{s.examples:,}", f"{s.invalid:,}", f"{s.truncated_away:,}",
-                f"{s.prompt_cut:,}", f"{s.truncated:,}", f"{s.tokens:,}", f"{s.label_tokens / max(s.tokens, 1):.0%}",
-                f"{length.get('mean', 0):.0f}", f"{length.get('p50', 0):.0f}", f"{length.get('p95', 0):.0f}",
-                f"{length.get('max', 0):,}",
-            ))
+            rows.append(
+                (
+                    r.name,
+                    split_name,
+                    f"{s.records:,}",
+                    f"{s.examples:,}",
+                    f"{s.invalid:,}",
+                    f"{s.truncated_away:,}",
+                    f"{s.prompt_cut:,}",
+                    f"{s.truncated:,}",
+                    f"{s.tokens:,}",
+                    f"{s.label_tokens / max(s.tokens, 1):.0%}",
+                    f"{length.get('mean', 0):.0f}",
+                    f"{length.get('p50', 0):.0f}",
+                    f"{length.get('p95', 0):.0f}",
+                    f"{length.get('max', 0):,}",
+                )
+            )
     lines = _table(rows, align="ll" + "r" * 12)
     lines.insert(0, f"max_length {max_length}; token lengths before truncation; 'learnt' = assistant tokens / tokens")
     for r in reports:
@@ -337,10 +379,17 @@ def summary_table(reports: list[DatasetReport]) -> str:
         splits = (r.train, r.dev)
         mine = [tag for tag, _ in r.notes()]
         tags += [tag for tag in mine if tag not in tags]
-        rows.append((
-            r.name, f"{r.train.examples:,}", f"{r.dev.examples:,}", f"{sum(s.invalid for s in splits):,}",
-            f"{sum(s.truncated_away for s in splits):,}", f"{sum(s.prompt_cut for s in splits):,}", ", ".join(mine),
-        ))
+        rows.append(
+            (
+                r.name,
+                f"{r.train.examples:,}",
+                f"{r.dev.examples:,}",
+                f"{sum(s.invalid for s in splits):,}",
+                f"{sum(s.truncated_away for s in splits):,}",
+                f"{sum(s.prompt_cut for s in splits):,}",
+                ", ".join(mine),
+            )
+        )
     lines = _table(rows, align="lrrrrrl")
     lines += [f"{tag}: {NOTE_TAGS[tag]}" for tag in tags]
     return "\n".join(lines)

@@ -54,17 +54,44 @@ def command(
             process, whose end ends every process of the namespace.
         bwrap: The bwrap executable (default: the one on PATH).
     """
-    args = [bwrap or shutil.which("bwrap") or "bwrap",
-            "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-            "--die-with-parent", "--new-session", "--clearenv", "--info-fd", str(info_fd),
-            "--ro-bind", "/", "/"]
+    args = [
+        bwrap or shutil.which("bwrap") or "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--info-fd",
+        str(info_fd),
+        "--ro-bind",
+        "/",
+        "/",
+    ]
     hidden, keep = _hidden_and_kept()
     for folder in hidden:
         args += ["--tmpfs", folder]
     for folder in keep:
         args += ["--ro-bind", folder, folder]
-    args += ["--dev", "/dev", "--size", str(16 << 20), "--tmpfs", "/dev/shm", "--proc", "/proc",
-             "--size", str(work_mb << 20), "--tmpfs", WORK, "--ro-bind", str(program), f"{WORK}/program.py"]
+    args += [
+        "--dev",
+        "/dev",
+        "--size",
+        str(16 << 20),
+        "--tmpfs",
+        "/dev/shm",
+        "--proc",
+        "/proc",
+        "--size",
+        str(work_mb << 20),
+        "--tmpfs",
+        WORK,
+        "--ro-bind",
+        str(program),
+        f"{WORK}/program.py",
+    ]
     for folder in hidden:  # not recursive: /tmp/work, mounted on /tmp, stays writable
         args += ["--remount-ro", folder]
     for name, value in env.items():
@@ -84,8 +111,9 @@ def unusable_reason() -> str | None:
         read, write = os.pipe()
         try:
             argv = command(program, [sys.executable, "-I", "-c", "pass"], {"PATH": "/usr/bin:/bin"}, 1, write, bwrap)
-            done = subprocess.run(argv, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
-                                  pass_fds=(write,))
+            done = subprocess.run(
+                argv, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60, pass_fds=(write,)
+            )
         except (OSError, subprocess.SubprocessError) as err:
             return f"bwrap could not start ({err})"
         finally:

@@ -80,6 +80,8 @@ def score(problems: list[dict], answers: list[str]) -> dict:
     samples = []
     for problem, answer in zip(problems, answers, strict=True):
         predicted = final_number(answer)
-        samples.append({"gold": problem["gold"], "predicted": predicted, "correct": same_number(predicted, problem["gold"])})
+        samples.append(
+            {"gold": problem["gold"], "predicted": predicted, "correct": same_number(predicted, problem["gold"])}
+        )
     correct = sum(s["correct"] for s in samples)
     return {"exact_match": correct / max(len(samples), 1), "correct": correct, "n": len(samples), "samples": samples}

@@ -121,7 +121,7 @@ def _sweep(root: Path) -> None:
         return
     _swept = True
     for folder in root.glob(f"{_PREFIX}*"):
-        owner = folder.name[len(_PREFIX):].split("-")[0]
+        owner = folder.name[len(_PREFIX) :].split("-")[0]
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
             try:
                 folder.rmdir()

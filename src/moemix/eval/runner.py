@@ -54,7 +54,9 @@ def parse_tasks(text: str) -> list[str]:
     tasks = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
-        raise ConfigError(f"eval --tasks: unknown task {unknown[0] if unknown else text!r}; choose from {', '.join(TASKS)}")
+        raise ConfigError(
+            f"eval --tasks: unknown task {unknown[0] if unknown else text!r}; choose from {', '.join(TASKS)}"
+        )
     if len(set(tasks)) != len(tasks):
         raise ConfigError(f"eval --tasks: a task is named twice in {text!r}")
     return tasks
@@ -82,7 +84,11 @@ def check_options(options: EvalOptions) -> None:
                 raise ConfigError(f"eval --tasks {task}: give --{attr.replace('_', '-')} (the {task} test file)")
             if not Path(value).is_file():
                 raise ConfigError(f"eval --{attr.replace('_', '-')}: {value}: file not found")
-    if "humaneval" in options.tasks and options.humaneval_file is not None and not Path(options.humaneval_file).is_file():
+    if (
+        "humaneval" in options.tasks
+        and options.humaneval_file is not None
+        and not Path(options.humaneval_file).is_file()
+    ):
         raise ConfigError(f"eval --humaneval-file: {options.humaneval_file}: file not found")
 
 
@@ -141,7 +147,9 @@ def run_task(task: str, target, options: EvalOptions, config: Path | None = None
 
         problems = gsm8k.load_gsm8k(options.gsm8k_file, options.limit)
         prompts = [gsm8k.PROMPT.format(question=p["question"]) for p in problems]
-        answers = generate(target.model, target.tokenizer, prompts, options.max_new_tokens, options.batch_size, desc=task)
+        answers = generate(
+            target.model, target.tokenizer, prompts, options.max_new_tokens, options.batch_size, desc=task
+        )
         result = gsm8k.score(problems, answers)
         for sample, answer in zip(result["samples"], answers):
             sample["answer"] = answer

@@ -188,7 +188,13 @@ def _run(program, folder, timeout, memory_mb, max_processes, isolated, cgroup) -
     try:
         with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
             proc = subprocess.Popen(
-                argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=pass_fds,
+                argv,
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                pass_fds=pass_fds,
                 start_new_session=True,  # its own process group, killed with all its members at the end
             )
     except BaseException:
@@ -261,7 +267,10 @@ def _end_all(proc: subprocess.Popen, init: int | None, cgroup: pidcgroup.PidCgro
 
 
 def run_programs(
-    programs: list[str], timeout: float = 10.0, memory_mb: int = 1024, workers: int = 2,
+    programs: list[str],
+    timeout: float = 10.0,
+    memory_mb: int = 1024,
+    workers: int = 2,
     max_processes: int = MAX_PROCESSES,
 ) -> list[Execution]:
     """Run several programs, ``workers`` at a time (each shut in on its own), results in input order."""

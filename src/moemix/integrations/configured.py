@@ -35,7 +35,9 @@ def tokenised_datasets(
     import datasets as hf
 
     if tokenizer is None:
-        raise ConfigError("processing_class: moemix dataset configs are tokenised with the trainer's tokenizer; give one")
+        raise ConfigError(
+            "processing_class: moemix dataset configs are tokenised with the trainer's tokenizer; give one"
+        )
     max_length = max_length or getattr(args, "max_length", None) or DEFAULT_MAX_LENGTH
     seed = getattr(args, "data_seed", None) or getattr(args, "seed", 42)
     train, dev = {}, {}

@@ -103,7 +103,11 @@ def mixing_installed(names: Sequence[str], mixing: MixingConfig) -> Iterator[Non
     from llamafactory.train.sft import workflow
 
     names = list(names)
-    merged, processor, trainer = loader._get_merged_dataset, loader._get_dataset_processor, workflow.CustomSeq2SeqTrainer
+    merged, processor, trainer = (
+        loader._get_merged_dataset,
+        loader._get_dataset_processor,
+        workflow.CustomSeq2SeqTrainer,
+    )
 
     def tagged_merged(dataset_names, model_args, data_args, training_args, stage, return_dict=False):
         datasets = merged(dataset_names, model_args, data_args, training_args, stage, return_dict=True)

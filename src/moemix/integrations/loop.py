@@ -97,21 +97,32 @@ class MixtureLoop:
         settings = mixing_settings(mixing, self.names)
         rows = _Tagged([datasets[name] for name in self.names])
         policy = mixing_policy(
-            settings, self.names, sizes=rows.sizes,
-            token_sizes=[sum(len(r["input_ids"]) for r in d) for d in rows.datasets] if settings.datasize_by == "tokens" else rows.sizes,
-            seed=seed, max_steps=max_steps,
+            settings,
+            self.names,
+            sizes=rows.sizes,
+            token_sizes=[sum(len(r["input_ids"]) for r in d) for d in rows.datasets]
+            if settings.datasize_by == "tokens"
+            else rows.sizes,
+            seed=seed,
+            max_steps=max_steps,
         )
         if "train_loss" in policy.needs or settings.policy == "embedding":
             raise ConfigError(f"mixing.policy: {settings.policy} is not available in a custom loop")
         self.rank, world = rank_and_world()
         self.sampler = MixtureSampler(rows.sizes, policy.initial_weights(len(self.names)), seed=seed)
         collator = collator if collator is not None else MixtureCollator(pad_token_id=pad_token_id)
-        self.feed = MixtureFeed(self.sampler, rows, WithDatasetIds(collator), batch_size, world_size=world, rank=self.rank)
+        self.feed = MixtureFeed(
+            self.sampler, rows, WithDatasetIds(collator), batch_size, world_size=world, rank=self.rank
+        )
         check_routing(model, settings.layers, settings.router_module)
         self.online = None
         if settings.source == "online":
             self.online = OnlineExpertCounts(
-                model, len(self.names), settings.layers, settings.router_module, settings.count_prompt_tokens,
+                model,
+                len(self.names),
+                settings.layers,
+                settings.router_module,
+                settings.count_prompt_tokens,
                 units=online_units(len(self.names), policy),
             )
         batches = [[] for _ in self.names]
@@ -122,9 +133,18 @@ class MixtureLoop:
             batches = probe_batches(probe, self.names, size, settings.probe_batches, pad_token_id)
         self.log_path = None if log_path is None else Path(log_path)
         self.callback = MixingCallback(
-            self.names, policy, self.sampler, batches, settings.interval, self.log_path or Path("mixture.jsonl"),
-            settings.layers, source=self.online, load_ema=settings.load_ema, router_module=settings.router_module,
-            count_prompt_tokens=settings.count_prompt_tokens, bounds=(settings.floor, settings.ceiling),
+            self.names,
+            policy,
+            self.sampler,
+            batches,
+            settings.interval,
+            self.log_path or Path("mixture.jsonl"),
+            settings.layers,
+            source=self.online,
+            load_ema=settings.load_ema,
+            router_module=settings.router_module,
+            count_prompt_tokens=settings.count_prompt_tokens,
+            bounds=(settings.floor, settings.ceiling),
             collapse_warning=settings.collapse_warning,
         )
         fingerprint = {"datasets": self.names, "seed": seed, "mixing": dataclasses.asdict(settings)}

@@ -83,9 +83,7 @@ class TrainerMixture:
         if mixing.policy == "embedding":
             raise ConfigError("mixing.policy: embedding is available to `moemix train` only (it reads the texts)")
         tokens = sizes if mixing.datasize_by != "tokens" else _token_sizes(trainer.train_dataset, rows)
-        policy = mixing_policy(
-            mixing, names, sizes=sizes, token_sizes=tokens, seed=args.seed, max_steps=args.max_steps
-        )
+        policy = mixing_policy(mixing, names, sizes=sizes, token_sizes=tokens, seed=args.seed, max_steps=args.max_steps)
         self.sampler = MixtureSampler(sizes, policy.initial_weights(n), seed=args.seed)
         # The trainer's own collator, behind the column removal its own DataLoader would apply.
         collator = trainer._get_collator_with_removed_columns(trainer.data_collator, description="training")
@@ -139,7 +137,12 @@ class TrainerMixture:
         self.tokens = TokenTotals(trainer)
         fingerprint = {"datasets": list(names), "seed": args.seed, "mixing": dataclasses.asdict(mixing)}
         self.state = MixtureState(names, fingerprint, self.sampler, self.callback, self.tokens, self.online, trainer)
-        for callback in (self.callback, self.tokens, CheckpointCallback(self.state.state_dict, self.feed), _FinalState(self)):
+        for callback in (
+            self.callback,
+            self.tokens,
+            CheckpointCallback(self.state.state_dict, self.feed),
+            _FinalState(self),
+        ):
             trainer.add_callback(callback)
 
     def begin(self, resume_from_checkpoint: Any = None, allow_change: bool = False) -> str | None:

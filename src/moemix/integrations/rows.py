@@ -84,7 +84,9 @@ def rows_by_dataset(train_dataset, num_datasets: int, names: Sequence[str] | Non
     rows = [np.flatnonzero(tags == d) for d in range(num_datasets)]
     empty = [names[d] if names else d for d, r in enumerate(rows) if len(r) == 0]
     if empty:
-        raise DataError(f"training dataset(s) {', '.join(map(str, empty))} have no row left after the trainer's preprocessing")
+        raise DataError(
+            f"training dataset(s) {', '.join(map(str, empty))} have no row left after the trainer's preprocessing"
+        )
     return rows
 
 

@@ -56,7 +56,9 @@ def mixing_settings(
     check_section(mixing, place, "mixing")
     mixing.check_datasets(list(names), place, "mixing")
     if policies is not None and mixing.policy not in policies:
-        raise ConfigError(f"{where}.policy: {mixing.policy!r} is not available here; choose one of {', '.join(policies)}")
+        raise ConfigError(
+            f"{where}.policy: {mixing.policy!r} is not available here; choose one of {', '.join(policies)}"
+        )
     if sources is not None and mixing.source not in sources:
         raise ConfigError(f"{where}.source: only {' or '.join(sources)} here, got {mixing.source!r}")
     return mixing

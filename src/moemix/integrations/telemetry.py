@@ -159,4 +159,3 @@ class RoutingTelemetry(TrainerCallback):
         if logs is not None and self.scalars:
             logs.update(self.scalars.take())
         return control
-

@@ -80,8 +80,12 @@ def mixing_trainer_class(
             def _prepare_dataset(self, dataset, *args, **kwargs):
                 if not is_tagged(dataset):
                     return super()._prepare_dataset(dataset, *args, **kwargs)
-                return retag([(d, super(MixingTrainer, self)._prepare_dataset(rows, *args, **kwargs))
-                              for d, rows in split_by_dataset(dataset)])
+                return retag(
+                    [
+                        (d, super(MixingTrainer, self)._prepare_dataset(rows, *args, **kwargs))
+                        for d, rows in split_by_dataset(dataset)
+                    ]
+                )
 
     MixingTrainer.__name__ = MixingTrainer.__qualname__ = f"Mixing{base.__name__}"
     return MixingTrainer
@@ -138,6 +142,8 @@ def mixing_trainer(
         if trainer_kwargs.get("data_collator") is None:  # moemix's rows: pad input ids and labels alike
             from moemix.data.mixture import MixtureCollator
 
-            trainer_kwargs["data_collator"] = MixtureCollator(pad_token_id=trainer_kwargs["processing_class"].pad_token_id)
+            trainer_kwargs["data_collator"] = MixtureCollator(
+                pad_token_id=trainer_kwargs["processing_class"].pad_token_id
+            )
     cls = mixing_trainer_class(base, names, settings, probe)
     return cls(train_dataset=tag_datasets(values), **trainer_kwargs)

@@ -88,7 +88,9 @@ def _load_weights(config: ModelConfig, tokenizer):
         from moemix.models.tiny import TINY_ARCHS, tiny_moe
 
         if config.tiny not in TINY_ARCHS:
-            raise ConfigError(f"model.tiny: unknown architecture {config.tiny!r}; choose one of {', '.join(TINY_ARCHS)}")
+            raise ConfigError(
+                f"model.tiny: unknown architecture {config.tiny!r}; choose one of {', '.join(TINY_ARCHS)}"
+            )
         overrides = dict(config.tiny_config)
         overrides.setdefault("pad_token_id", tokenizer.pad_token_id)
         return tiny_moe(config.tiny, vocab_size=len(tokenizer), seed=config.seed, **overrides)

@@ -110,7 +110,10 @@ def cached_folder(name_or_path: str, recipe: UpcycleRecipe, gguf_file: str | Non
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "models"
     stem = "smollm2-135m" if name_or_path == SMOLLM2 else Path(folder).name or "model"
     layers = recipe.layers.replace(":", "")
-    return root / f"{stem}-moe-{recipe.experts}x-top{recipe.top_k}-{layers}-{recipe.mode}-{cache_key(folder, gguf, recipe)}"
+    return (
+        root
+        / f"{stem}-moe-{recipe.experts}x-top{recipe.top_k}-{layers}-{recipe.mode}-{cache_key(folder, gguf, recipe)}"
+    )
 
 
 def upcycled_model(
@@ -140,8 +143,10 @@ def upcycled_model(
         return out
     folder, gguf = resolve_source(name_or_path, gguf_file)
     if log:
-        log(f"building the MoE once: {name_or_path} -> {recipe.experts} experts, top-{recipe.top_k}, "
-            f"layers {recipe.layers}, {recipe.mode} (cached in {out})")
+        log(
+            f"building the MoE once: {name_or_path} -> {recipe.experts} experts, top-{recipe.top_k}, "
+            f"layers {recipe.layers}, {recipe.mode} (cached in {out})"
+        )
     try:
         upcycle_pretrained(folder, out, recipe, gguf_file=gguf)
     except (ConfigError, OSError):

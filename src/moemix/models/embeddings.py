@@ -31,7 +31,9 @@ def embedding_model_path():
 
 
 @torch.no_grad()
-def dataset_embeddings(texts_by_dataset: Sequence[Sequence[str]], batch_size: int = 16, max_length: int = 256) -> np.ndarray:
+def dataset_embeddings(
+    texts_by_dataset: Sequence[Sequence[str]], batch_size: int = 16, max_length: int = 256
+) -> np.ndarray:
     """One vector per dataset: the mean of its texts' normalised sentence embeddings, shape (n, 384)."""
     from transformers import AutoModel, AutoTokenizer
 
@@ -43,7 +45,11 @@ def dataset_embeddings(texts_by_dataset: Sequence[Sequence[str]], batch_size: in
         rows = []
         for start in range(0, len(texts), batch_size):
             enc = tokenizer(
-                list(texts[start : start + batch_size]), padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
             )
             hidden = model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -87,7 +87,9 @@ def apply_lora(model: nn.Module, config: ModelConfig):
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:
-        raise ConfigError("model.lora: needs the peft package (pip install 'moemix[lora]' or pip install peft)") from None
+        raise ConfigError(
+            "model.lora: needs the peft package (pip install 'moemix[lora]' or pip install peft)"
+        ) from None
     lora = config.lora
     routers = router_names(model)
     peft_config = LoraConfig(
@@ -150,7 +152,9 @@ def load_adapter(path: str | os.PathLike[str], base: str | os.PathLike[str] | No
     recorded = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
     source = base or recorded
     if not source or not Path(source).exists():
-        raise ConfigError(f"{folder / ADAPTER_CONFIG}: base_model_name_or_path {source!r} is not a local folder; give the base")
+        raise ConfigError(
+            f"{folder / ADAPTER_CONFIG}: base_model_name_or_path {source!r} is not a local folder; give the base"
+        )
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(source)), str(folder))
     if merge:
         model = model.merge_and_unload()

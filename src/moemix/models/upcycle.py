@@ -96,7 +96,9 @@ def check_recipe(recipe: UpcycleRecipe, intermediate_size: int | None = None) ->
 def _check_dense(config) -> None:
     kind = getattr(config, "model_type", None)
     if kind not in DENSE_TYPES:
-        raise ConfigError(f"upcycle: model_type {kind!r} is not supported; dense {' or '.join(DENSE_TYPES)} models only")
+        raise ConfigError(
+            f"upcycle: model_type {kind!r} is not supported; dense {' or '.join(DENSE_TYPES)} models only"
+        )
     for name in ("attention_bias", "mlp_bias"):
         if getattr(config, name, False):
             raise ConfigError(f"upcycle: {name}=True is not supported (the MoE architectures have no such bias)")
@@ -273,7 +275,9 @@ def load_dense(path: str | os.PathLike[str], gguf_file: str | None = None) -> Pr
         try:
             return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
         except (OSError, ValueError) as err:
-            reason = f"not in the local Hugging Face cache, and {unreachable}" if unreachable else str(err).splitlines()[0]
+            reason = (
+                f"not in the local Hugging Face cache, and {unreachable}" if unreachable else str(err).splitlines()[0]
+            )
             raise ConfigError(f"upcycle model: cannot load a dense model from {where!r} ({reason})") from None
 
 

@@ -74,8 +74,9 @@ def _paired_dots(run: RunFolder, points: dict[str, list[tuple[int, float]]]) -> 
     labels = short_labels(names)
     start = np.array([points[n][0][1] for n in names])
     end = np.array([points[n][-1][1] for n in names])
-    changes = [f"{s:.3f} → {e:.3f}  ({e - s:+.3f})" if len(points[n]) > 1 else f"{s:.3f}"
-               for n, s, e in zip(names, start, end)]
+    changes = [
+        f"{s:.3f} → {e:.3f}  ({e - s:+.3f})" if len(points[n]) > 1 else f"{s:.3f}" for n, s, e in zip(names, start, end)
+    ]
     size = tick_fontsize(len(names))
     height = row_inches(len(names)) * 1.3 * len(names) + 1.5
     legend_width = text_inches(["end: higher"], 8) + 0.8
@@ -119,11 +120,13 @@ def _curves(run: RunFolder, points: dict[str, list[tuple[int, float]]]) -> Figur
     for n in names:
         colour, dashes = line_style(run.names.index(n))  # the same style as the weights plot's
         steps, losses = zip(*points[n])
-        handles[n] = ax.plot(steps, losses, color=colour, linestyle=dashes, linewidth=1.8,
-                             marker="o", markersize=3.5)[0]
+        handles[n] = ax.plot(steps, losses, color=colour, linestyle=dashes, linewidth=1.8, marker="o", markersize=3.5)[
+            0
+        ]
     order = sorted(names, key=lambda n: -last[n])  # the legend reads top to bottom as the lines end
-    legend_outside(fig, [handles[n] for n in order], [f"{labels[n]}  {last[n]:.3f}" for n in order],
-                   title="last dev loss")
+    legend_outside(
+        fig, [handles[n] for n in order], [f"{labels[n]}  {last[n]:.3f}" for n in order], title="last dev loss"
+    )
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("dev loss (per assistant token)")
     ax.set_title("Dev loss per dataset over training", fontsize=10)
@@ -135,8 +138,9 @@ def _panels(run: RunFolder, points: dict[str, list[tuple[int, float]]]) -> Figur
     names = [n for n in run.names if n in points]
     labels = short_labels(names, width=24)
     rows = math.ceil(len(names) / PANEL_COLUMNS)
-    fig, axes = new_figure(2.7 * PANEL_COLUMNS, 1.65 * rows + 1.0, nrows=rows, ncols=PANEL_COLUMNS,
-                           sharex=True, sharey=True, squeeze=False)
+    fig, axes = new_figure(
+        2.7 * PANEL_COLUMNS, 1.65 * rows + 1.0, nrows=rows, ncols=PANEL_COLUMNS, sharex=True, sharey=True, squeeze=False
+    )
     flat = axes.ravel()
     for ax, name, label in zip(flat, names, labels):
         steps, losses = zip(*points[name])
@@ -144,9 +148,9 @@ def _panels(run: RunFolder, points: dict[str, list[tuple[int, float]]]) -> Figur
         ax.set_title(f"{label}\n{losses[0]:.3f} → {losses[-1]:.3f}", fontsize=7.5)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in flat[len(names):]:
+    for ax in flat[len(names) :]:
         ax.set_visible(False)
-    for i, ax in enumerate(flat[:len(names)]):
+    for i, ax in enumerate(flat[: len(names)]):
         ax.label_outer()
         if i + PANEL_COLUMNS >= len(names):  # nothing below it in a short last row: it carries the step ticks
             ax.tick_params(labelbottom=True)

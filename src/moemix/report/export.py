@@ -118,7 +118,9 @@ def exact_probabilities(values: list[float], digits: int = DIGITS) -> list[str]:
     check_weights(array.tolist(), "export")
     scale = 10**digits
     if np.count_nonzero(array) > scale:
-        raise MoemixError(f"export: {np.count_nonzero(array)} datasets cannot all be given {digits}-decimal probabilities")
+        raise MoemixError(
+            f"export: {np.count_nonzero(array)} datasets cannot all be given {digits}-decimal probabilities"
+        )
     exact = array / array.sum() * scale
     units = np.floor(exact).astype(np.int64)
     order = sorted(range(len(array)), key=lambda i: (-(exact[i] - units[i]), i))
@@ -154,10 +156,17 @@ def format_weights(weights: dict[str, float], fmt: str, names: dict[str, str] | 
 
 def _render(fmt: str, consumer: list[str], probs: list[str]) -> str:
     if fmt == "hf":
-        return json.dumps(
-            {"datasets": consumer, "probabilities": [float(p) for p in probs], "stopping_strategy": "all_exhausted"},
-            indent=2,
-        ) + "\n"
+        return (
+            json.dumps(
+                {
+                    "datasets": consumer,
+                    "probabilities": [float(p) for p in probs],
+                    "stopping_strategy": "all_exhausted",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     if fmt == "llamafactory":
         import yaml
 
@@ -195,9 +204,15 @@ def format_schedule(history: RunHistory, fmt: str, names: dict[str, str] | None 
             stages[-1]["end_step"] = window["end_step"]
             stages[-1]["end_fraction"] = round(window["end_step"] / total, 6)
             continue
-        stages.append({"start_step": window["start_step"], "end_step": window["end_step"],
-                       "start_fraction": round(window["start_step"] / total, 6),
-                       "end_fraction": round(window["end_step"] / total, 6), **fields})
+        stages.append(
+            {
+                "start_step": window["start_step"],
+                "end_step": window["end_step"],
+                "start_fraction": round(window["start_step"] / total, 6),
+                "end_fraction": round(window["end_step"] / total, 6),
+                **fields,
+            }
+        )
     return json.dumps({"format": fmt, "total_steps": total, "stages": stages}, indent=2) + "\n"
 
 

@@ -82,7 +82,9 @@ def _read_file(path: Path) -> dict:
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"--names {path}{line}: not valid YAML/JSON ({getattr(err, 'problem', err)})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"--names {path}: expected a mapping of dataset name to consumer name, got {type(data).__name__}")
+        raise ConfigError(
+            f"--names {path}: expected a mapping of dataset name to consumer name, got {type(data).__name__}"
+        )
     return data
 
 
@@ -104,6 +106,8 @@ def check_consumer_names(fmt: str, kept: list[str], consumer: list[str], mapping
         if megatron and any(c.isspace() for c in target):
             raise ConfigError(f"--names: {name}: Megatron prefix {target!r} has whitespace; Megatron splits on it")
         if fmt == "llamafactory" and "," in target:
-            raise ConfigError(f"--names: {name}: LLaMA-Factory dataset name {target!r} has a comma; it splits on commas")
+            raise ConfigError(
+                f"--names: {name}: LLaMA-Factory dataset name {target!r} has a comma; it splits on commas"
+            )
         if "\n" in target or "\r" in target:
             raise ConfigError(f"--names: {name}: consumer name {target!r} spans lines")

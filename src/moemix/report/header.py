@@ -53,8 +53,10 @@ def describe_model(model: dict) -> str:
             text += f" ({model['gguf_file']})"
     upcycle = model.get("upcycle")
     if upcycle:
-        text += (f"; upcycled to {upcycle.get('experts')} experts, top-{upcycle.get('top_k')}, "
-                 f"layers {upcycle.get('layers')}, {upcycle.get('mode')}")
+        text += (
+            f"; upcycled to {upcycle.get('experts')} experts, top-{upcycle.get('top_k')}, "
+            f"layers {upcycle.get('layers')}, {upcycle.get('mode')}"
+        )
     if model.get("lora"):
         text += f"; LoRA r={model['lora'].get('r')}"
     if model.get("trainable_layers"):

@@ -82,8 +82,15 @@ def distances_figure(run: RunFolder) -> Figure:
             for j in range(n):
                 if i != j:
                     dark = (dist[i, j] - low) < (high - low) / 2  # magma is dark at the bottom of its scale
-                    ax.text(j, i, f"{dist[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                            color="white" if dark else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{dist[i, j]:.3f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if dark else "black",
+                    )
     ax.set_title(f"Gate-load distances at step {last['step']}", fontsize=10)
     bar = fig.colorbar(image, ax=ax, **colourbar_shape(fig))
     bar.set_label("L2 distance of the loads", fontsize=8)

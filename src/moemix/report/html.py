@@ -17,8 +17,7 @@ from moemix.report.styles import HIGHLIGHT_ABOVE, HIGHLIGHTED
 _CAPTIONS = {
     "weights.png": "Sampling weight of each dataset over training; each update holds until the next. The legend "
     "lists the datasets by final weight.",
-    "loads.png": "Share of the probed MoE layer's top-k choices going to each expert, per dataset, at the last "
-    "update.",
+    "loads.png": "Share of the probed MoE layer's top-k choices going to each expert, per dataset, at the last update.",
     "distances.png": "Distances between the datasets' gate loads at the last update: the larger a row, the more "
     "a dataset routes unlike the others, and the more weight the dynamic update gives it.",
     "noise.png": "How far each update's routing signal stood above its sampling noise (a bootstrap over the probe "
@@ -29,8 +28,10 @@ _CAPTIONS = {
     "dev_loss.png": "Dev loss per dataset at the start (hollow) and the end (filled) of training, on the "
     "evaluation batches; beside each row: start → end (change).",
 }
-_DEV_LOSS_CURVES = ("Dev loss per dataset over training: at the start and the end on the evaluation batches, and "
-                    "at each update on the probe batches (the policy measured it there).")
+_DEV_LOSS_CURVES = (
+    "Dev loss per dataset over training: at the start and the end on the evaluation batches, and "
+    "at each update on the probe batches (the policy measured it there)."
+)
 _BAR_COLUMNS = ("final weight",)  # a bar behind the number: the table reads as a chart at 50 datasets
 
 _STYLE = """
@@ -78,8 +79,10 @@ def _caption(name: str, run: RunFolder) -> str:
     if name == "dev_loss.png" and measured_at_updates(dev_loss_points(run)):
         text = _DEV_LOSS_CURVES
     if name == "weights.png" and datasets > HIGHLIGHT_ABOVE:
-        text += (f" With {datasets} datasets the {HIGHLIGHTED} largest final weights are coloured and the others "
-                 "drawn in grey; the table above has every weight.")
+        text += (
+            f" With {datasets} datasets the {HIGHLIGHTED} largest final weights are coloured and the others "
+            "drawn in grey; the table above has every weight."
+        )
     return text
 
 
@@ -92,14 +95,17 @@ def write_report(run_dir: str | Path) -> Path:
     run = read_run(run_dir)
     plots = plot_run(run.path)
     names = run.names
-    summary = "".join(f"<dt>{html.escape(label)}</dt><dd>{html.escape(value)}</dd>"
-                      for label, value in summary_items(run))
+    summary = "".join(
+        f"<dt>{html.escape(label)}</dt><dd>{html.escape(value)}</dd>" for label, value in summary_items(run)
+    )
     figures = []
     for path in plots:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         caption = html.escape(_caption(path.name, run))
-        figures.append(f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}">'
-                       f"<figcaption>{caption}</figcaption></figure>")
+        figures.append(
+            f'<figure><img alt="{path.stem}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{caption}</figcaption></figure>"
+        )
     updates = [["step"] + names] + [[str(r["step"])] + [f"{r['weights'][n]:.4f}" for n in names] for r in run.records]
     title = html.escape(run.path.resolve().name)
     page = f"""<!doctype html>
@@ -112,7 +118,7 @@ def write_report(run_dir: str | Path) -> Path:
 <p>Datasets in the order the run mixes them. Start and final weights are the sampling weights before the first
 and after the last update; the time-averaged weight counts each weight for the steps it held.</p>
 {_table(weights_table(run), _BAR_COLUMNS)}
-<h2>Plots</h2>{''.join(figures)}
+<h2>Plots</h2>{"".join(figures)}
 <details><summary><h2 style="display: inline">Every update</h2> ({len(run.records)} updates)</summary>
 {_table(updates)}
 </details>

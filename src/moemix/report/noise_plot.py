@@ -61,8 +61,9 @@ def _snr_axes(ax, updates: list[tuple[int, dict]]) -> None:
     ax.set_yscale("log")
     ax.set_ylim(low / 1.4, high * 1.4)
     ax.set_ylabel("signal / noise", fontsize=9)
-    ax.set_title("Signal-to-noise ratio of each update (below the dashed line: direction within the noise)",
-                 fontsize=10)
+    ax.set_title(
+        "Signal-to-noise ratio of each update (below the dashed line: direction within the noise)", fontsize=10
+    )
     ax.grid(alpha=0.3, which="major")
 
 
@@ -86,8 +87,10 @@ def noise_figure(run: RunFolder) -> Figure | None:
 
 
 def _legend_handles() -> tuple[list, list[str]]:
-    handles = [Line2D([], [], linestyle="", marker="o", color=ABOVE), Line2D([], [], linestyle="", marker="o",
-                                                                                color=WITHIN)]
+    handles = [
+        Line2D([], [], linestyle="", marker="o", color=ABOVE),
+        Line2D([], [], linestyle="", marker="o", color=WITHIN),
+    ]
     return handles, ["SNR above 1", "SNR below 1"]
 
 
@@ -95,16 +98,21 @@ def _one_axes(run: RunFolder, updates, steps, deviation, se) -> Figure:
     labels = short_labels(run.names)
     extra, extra_labels = _legend_handles()
     legend_labels = extra_labels + [f"{label}  ± 1 SE" for label in labels]
-    fig, (top, bottom) = new_figure(6.5 + text_inches(legend_labels, 8) + 0.8, 6.2, nrows=2, sharex=True,
-                                    height_ratios=[1, 1.6])
+    fig, (top, bottom) = new_figure(
+        6.5 + text_inches(legend_labels, 8) + 0.8, 6.2, nrows=2, sharex=True, height_ratios=[1, 1.6]
+    )
     _snr_axes(top, updates)
     handles = []
     for i in range(len(run.names)):
         colour, dashes = line_style(i)  # the same style as the weights plot's
-        bottom.fill_between(steps, deviation[:, i] - se[:, i], deviation[:, i] + se[:, i], color=colour, alpha=0.15,
-                            linewidth=0)
-        handles.append(bottom.plot(steps, deviation[:, i], color=colour, linestyle=dashes, linewidth=1.8,
-                                   marker="o", markersize=3)[0])
+        bottom.fill_between(
+            steps, deviation[:, i] - se[:, i], deviation[:, i] + se[:, i], color=colour, alpha=0.15, linewidth=0
+        )
+        handles.append(
+            bottom.plot(
+                steps, deviation[:, i], color=colour, linestyle=dashes, linewidth=1.8, marker="o", markersize=3
+            )[0]
+        )
     bottom.axhline(0.0, color="#444444", linewidth=0.8)
     bottom.set_xlabel("optimizer step")
     bottom.set_ylabel("score − mean score", fontsize=9)
@@ -127,8 +135,9 @@ def _panels(run: RunFolder, updates, steps, deviation, se) -> Figure:
     axes = panel_fig.subplots(rows, PANEL_COLUMNS, sharex=True, sharey=True, squeeze=False)
     flat = axes.ravel()
     for i, (ax, label) in enumerate(zip(flat, labels)):
-        ax.fill_between(steps, deviation[:, i] - se[:, i], deviation[:, i] + se[:, i], color=COLOURS[0], alpha=0.2,
-                        linewidth=0)
+        ax.fill_between(
+            steps, deviation[:, i] - se[:, i], deviation[:, i] + se[:, i], color=COLOURS[0], alpha=0.2, linewidth=0
+        )
         ax.plot(steps, deviation[:, i], color=COLOURS[0], linewidth=1.3)
         ax.axhline(0.0, color=GREY, linewidth=0.8)
         last, band = deviation[-1, i], se[-1, i]
@@ -141,7 +150,8 @@ def _panels(run: RunFolder, updates, steps, deviation, se) -> Figure:
         ax.label_outer()
         if i + PANEL_COLUMNS >= n:  # nothing below it in a short last row: it carries the step ticks
             ax.tick_params(labelbottom=True)
-    panel_fig.suptitle("Each dataset's score minus the mean score, ± 1 standard error (above 0 gains weight; "
-                       "shared axes)", fontsize=10)
+    panel_fig.suptitle(
+        "Each dataset's score minus the mean score, ± 1 standard error (above 0 gains weight; shared axes)", fontsize=10
+    )
     panel_fig.supxlabel("optimizer step", fontsize=9)
     return fig

@@ -84,8 +84,10 @@ def weights_figure(run: RunFolder) -> Figure:
     everyone_alike = float(np.ptp(weights, axis=1).max()) < 1e-9
     same = {} if everyone_alike else same_line_as(weights, coloured)  # the title says it once
 
-    legend_labels = [f"{labels[i]}  {weight_text(final[i])}" + (f"  (on {labels[same[i]]}'s line)" if i in same else "")
-                     for i in coloured]
+    legend_labels = [
+        f"{labels[i]}  {weight_text(final[i])}" + (f"  (on {labels[same[i]]}'s line)" if i in same else "")
+        for i in coloured
+    ]
     if grey:
         low, high = weight_text(final[grey].min()), weight_text(final[grey].max())
         legend_labels.append(f"{len(grey)} others, grey ({low} to {high})")
@@ -97,9 +99,20 @@ def weights_figure(run: RunFolder) -> Figure:
         colour, dashes = line_style(rank if grey else i)  # a dataset keeps its style in every plot up to 12
         # a dot on the last weights: the last update often falls on the last step, where a step line
         # shows it only as a vertical stroke
-        handles.append(ax.step(steps, weights[:, i], where="post", color=colour, linestyle=dashes, linewidth=2,
-                               marker="o", markersize=4, markevery=[len(steps) - 1],
-                               zorder=2 + rank)[0])  # dashed over solid: lines that coincide show both
+        handles.append(
+            ax.step(
+                steps,
+                weights[:, i],
+                where="post",
+                color=colour,
+                linestyle=dashes,
+                linewidth=2,
+                marker="o",
+                markersize=4,
+                markevery=[len(steps) - 1],
+                zorder=2 + rank,
+            )[0]
+        )  # dashed over solid: lines that coincide show both
     if grey:
         handles.append(Line2D([], [], color=GREY, linewidth=1))
     title = "final weight" if not grey else f"final weight ({len(coloured)} largest coloured)"
@@ -108,9 +121,11 @@ def weights_figure(run: RunFolder) -> Figure:
     ax.set_ylabel("sampling weight")
     ax.set_ylim(0, max(1e-3, float(weights.max())) * 1.1)
     ax.set_xlim(steps[0], max(steps[-1], 1) * 1.02)  # room for the last dots
-    ax.set_title("Mixture weights: each update holds until the next"
-                 + ("\n(every dataset had the same weight throughout: one line)" if everyone_alike else ""),
-                 fontsize=10)
+    ax.set_title(
+        "Mixture weights: each update holds until the next"
+        + ("\n(every dataset had the same weight throughout: one line)" if everyone_alike else ""),
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     return fig
 

@@ -67,7 +67,9 @@ def replay(
     policy = from_state(policy) if isinstance(policy, dict) else policy
     unlogged = sorted(s for s in policy.needs if not any(r.get(s) is not None for r in records))
     if unlogged:
-        raise MoemixError(f"{log}: logs no {unlogged[0]} signal, which policy {policy.name} reads; replay another policy")
+        raise MoemixError(
+            f"{log}: logs no {unlogged[0]} signal, which policy {policy.name} reads; replay another policy"
+        )
     weights = np.asarray(initial, dtype=np.float64) if initial is not None else policy.initial_weights(len(names))
     out = []
     for record in records:

@@ -62,7 +62,11 @@ def read_run(run_dir: str | Path) -> RunFolder:
         raise MoemixError(f"{run_dir}: not a moemix run folder (no mixture.jsonl)")
     _, records = read_mixture_log(log)
     metrics_path = run_dir / "metrics.json"
-    metrics = parse_json(metrics_path.read_text(encoding="utf-8", errors="replace"), str(metrics_path)) if metrics_path.is_file() else {}
+    metrics = (
+        parse_json(metrics_path.read_text(encoding="utf-8", errors="replace"), str(metrics_path))
+        if metrics_path.is_file()
+        else {}
+    )
     if not isinstance(metrics, dict):
         raise MoemixError(f"{metrics_path}: expected a JSON object")
     config_path = run_dir / RUN_CONFIG

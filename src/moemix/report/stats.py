@@ -80,7 +80,11 @@ def paired_difference(differences: Sequence[float], seed: int = 0) -> PairedDiff
     boot_low = boot_high = nan
     if n >= BOOTSTRAP_FROM and sd > 0:
         result = stats.bootstrap(
-            (d,), np.mean, confidence_level=CONFIDENCE, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+            (d,),
+            np.mean,
+            confidence_level=CONFIDENCE,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            method="percentile",
             random_state=np.random.default_rng(seed),
         )
         boot_low, boot_high = float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -17,8 +17,16 @@ from matplotlib.figure import Figure  # noqa: E402
 
 # Tableau's ten: distinct hues that stay apart for most colour-vision deficiencies.
 COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 # Five dash patterns; with the ten colours, 50 (colour, dashes) pairs.
 DASHES = ("-", "--", ":", "-.", (0, (5, 1.5, 1, 1.5, 1, 1.5)))
@@ -48,7 +56,7 @@ def short_label(name: str, width: int = LABEL_CHARS) -> str:
     if len(name) <= width:
         return name
     head = (width - 1) // 2
-    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
 
 
 def short_labels(names: list[str], width: int = LABEL_CHARS) -> list[str]:
@@ -83,8 +91,14 @@ def new_figure(width: float, height: float, **subplots) -> tuple[Figure, object]
 def legend_outside(fig: Figure, handles: list, labels: list[str], title: str | None = None, fontsize: float = 8):
     """The legend to the right of every axes, top-aligned; constrained layout shrinks the axes to make room."""
     return fig.legend(
-        handles, labels, loc="outside right upper", fontsize=fontsize, title=title, title_fontsize=fontsize,
-        frameon=False, handlelength=3.2,  # long enough to show a whole period of every dash pattern
+        handles,
+        labels,
+        loc="outside right upper",
+        fontsize=fontsize,
+        title=title,
+        title_fontsize=fontsize,
+        frameon=False,
+        handlelength=3.2,  # long enough to show a whole period of every dash pattern
     )
 
 

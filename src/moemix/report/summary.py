@@ -74,7 +74,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
         f"excludes 0, and 'detectable': the smallest true difference these seeds would find with "
         f"{POWER:.0%} probability (two-sided paired t-test at {1 - CONFIDENCE:.0%}).",
         "",
-        "| strategy | seeds | " + " | ".join(k.split("/", 1)[1] for k in loss_keys)
+        "| strategy | seeds | "
+        + " | ".join(k.split("/", 1)[1] for k in loss_keys)
         + f" | vs {BASELINE} | {CONFIDENCE:.0%} CI (t) | {CONFIDENCE:.0%} CI (bootstrap) | excludes 0 | detectable"
         f" | vs {BASELINE}, per seed | wall time s |",
         "|---|---:|" + "---:|" * len(loss_keys) + "---:|---:|---:|---|---:|---|---:|",

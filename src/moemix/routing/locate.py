@@ -47,6 +47,7 @@ _TOP_K_KEYS = (
 # paper counts; a router-only block whose path goes through an attention module is skipped.
 _ATTENTION_WORDS = ("attention", "attn")
 
+
 class RoutersNotFoundError(RoutingError):
     """The model has no MoE block moemix can find by structure (it may still expose router logits)."""
 
@@ -79,7 +80,6 @@ class MoELayer:
     experts: nn.Module | None
     num_experts: int
     top_k: int
-
 
 
 def find_moe_layers(model: nn.Module, router_module: str | None = None) -> list[MoELayer]:
@@ -307,7 +307,9 @@ def read_size(model: nn.Module, name: str, keys: tuple[str, ...], *modules: nn.M
             value = getattr(module, key, None)
             if _positive_int(value):
                 return value
-    config = next((c for c in (getattr(m, "config", None) for m in (*modules, unwrap_model(model))) if c is not None), None)
+    config = next(
+        (c for c in (getattr(m, "config", None) for m in (*modules, unwrap_model(model))) if c is not None), None
+    )
     for key in keys:
         try:
             value = getattr(config, key, None)

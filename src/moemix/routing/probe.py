@@ -190,9 +190,7 @@ def grouped_counts(
         if moe_layers is None:
             return _counts_from_logits(model, merged, num_groups, layers, device)
         with _attached(moe_layers) as captures, _stop_when_read(captures, stop=can_stop_early(model)):
-            totals = [
-                torch.zeros(num_groups, c.layer.num_experts, dtype=torch.long, device=device) for c in captures
-            ]
+            totals = [torch.zeros(num_groups, c.layer.num_experts, dtype=torch.long, device=device) for c in captures]
             kwargs = _forward_kwargs(model)
             for rows in merged:
                 input_ids, attention_mask = rows.input_ids.to(device), rows.attention_mask.to(device)
@@ -204,9 +202,7 @@ def grouped_counts(
                     except RoutingRead:
                         pass
                     # Counts, not indices: what a replay must reproduce is the counted tokens' choices.
-                    return [
-                        count_by_group(_one_call(c), groups, num_groups, c.layer.num_experts) for c in captures
-                    ]
+                    return [count_by_group(_one_call(c), groups, num_groups, c.layer.num_experts) for c in captures]
 
                 for total, counts in zip(totals, run(model, rows.input_ids, rows.attention_mask, call)):
                     total += counts

@@ -40,8 +40,17 @@ def run_distributed(
         The finished launch (its return code, stdout and stderr).
     """
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-        "-m", "moemix.testing.distributed", str(config), f"--output_dir={output_dir}", *overrides,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(nproc),
+        "-m",
+        "moemix.testing.distributed",
+        str(config),
+        f"--output_dir={output_dir}",
+        *overrides,
     ]
     environment = os.environ | {"OMP_NUM_THREADS": "1"} | dict(env or {})
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)

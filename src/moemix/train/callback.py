@@ -198,7 +198,8 @@ class MixingCallback(TrainerCallback):
                 if write:
                     logger.warning(
                         "step %d: no noise estimate (no dataset has two measured units: probe examples or groups "
-                        "of training sequences); the noise-aware update leaves the weights as they are", step,
+                        "of training sequences); the noise-aware update leaves the weights as they are",
+                        step,
                     )
         if skipped:
             loads = np.asarray(counts, dtype=np.float64) if loads is None else loads
@@ -244,7 +245,11 @@ class MixingCallback(TrainerCallback):
         if top is not None and write:
             logger.warning(
                 "step %d: the mixture has collapsed onto %r (weight %.3f > %.2f); set mixing.floor or a smaller "
-                "mixing.eta to keep the others in play", step, self.names[top], weights[top], self.collapse_warning,
+                "mixing.eta to keep the others in play",
+                step,
+                self.names[top],
+                weights[top],
+                self.collapse_warning,
             )
         self.history.append(record)
         if write:

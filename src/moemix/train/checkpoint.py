@@ -177,5 +177,7 @@ class CheckpointCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            write_json_atomic(folder / STATE_FILE, {"version": STATE_VERSION, "step": state.global_step} | self.state_fn())
+            write_json_atomic(
+                folder / STATE_FILE, {"version": STATE_VERSION, "step": state.global_step} | self.state_fn()
+            )
         return control

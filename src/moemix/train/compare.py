@@ -70,7 +70,9 @@ def compare(
         metrics_path = run_dir / "metrics.json"
         if not metrics_path.is_file():  # finished runs are skipped: the comparison resumes
             extra = list(strategy.overrides) + [f"--seed={seed}", f"--output_dir={run_dir}", "--model.seed", str(seed)]
-            if strategy.overrides[0] == "--mixing.policy=refloss" and not any("mixing.reference" in o for o in strategy.overrides):
+            if strategy.overrides[0] == "--mixing.policy=refloss" and not any(
+                "mixing.reference" in o for o in strategy.overrides
+            ):
                 extra.append(f"--mixing.reference={out / f'uniform-seed{seed}'}")
             config = load_config(config_path, list(overrides or []) + extra)
             tqdm.write(f"[moemix compare] {strategy.label} seed {seed} -> {run_dir}")

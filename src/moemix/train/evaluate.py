@@ -63,7 +63,9 @@ def dev_loss(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
                         reduction="none",
                     ).view(kept.shape)
 
-                losses = prefix.run(model, input_ids, attention_mask, call, "dev_loss") if prefix is not None else call()
+                losses = (
+                    prefix.run(model, input_ids, attention_mask, call, "dev_loss") if prefix is not None else call()
+                )
                 total += losses.double().sum()
                 count += valid.sum()
     finally:

@@ -75,9 +75,12 @@ class RunFolder:
         except filelock.Timeout:
             folder._lock = None
             folder.abandon()
-            raise MoemixError(f"output_dir {path}: {folder.holder()}; wait for it or choose another output_dir") from None
+            raise MoemixError(
+                f"output_dir {path}: {folder.holder()}; wait for it or choose another output_dir"
+            ) from None
         write_json_atomic(
-            path / HOLDER_FILE, {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            path / HOLDER_FILE,
+            {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")},
         )
         return folder
 

@@ -30,7 +30,9 @@ def inspect_model(config: Config, out: str | Path) -> list[Path]:
     collator = MixtureCollator(pad_token_id=tokenizer.pad_token_id)
     size = config.mixing.probe_batch_size or int(config.training.get("per_device_eval_batch_size", 8))
     probe = [list(fixed_batches(item.dev, size, config.mixing.probe_batches, collator)) for item in data]
-    counts = probe_loads(model, probe, config.mixing.layers, config.mixing.router_module, config.mixing.count_prompt_tokens)
+    counts = probe_loads(
+        model, probe, config.mixing.layers, config.mixing.router_module, config.mixing.count_prompt_tokens
+    )
     probs = normalise_loads(counts)
     record = {
         "step": 0,
@@ -39,7 +41,9 @@ def inspect_model(config: Config, out: str | Path) -> list[Path]:
         "distances": pairwise_l2(probs).tolist(),
     }
     out.mkdir(parents=True, exist_ok=True)  # only now: a bad input above leaves no empty folder behind
-    write_json_atomic(out / "loads.json", record | {"counts": {n: row.tolist() for n, row in zip(names, np.asarray(counts))}})
+    write_json_atomic(
+        out / "loads.json", record | {"counts": {n: row.tolist() for n, row in zip(names, np.asarray(counts))}}
+    )
     plot_loads([record], out / "loads.png")
     plot_distances([record], out / "distances.png")
     return [out / "loads.json", out / "loads.png", out / "distances.png"]

@@ -172,7 +172,9 @@ class OnlineExpertCounts:
                 )
             if self._counts[i] is None:
                 self._counts[i] = torch.zeros(
-                    self.num_datasets * self.units, capture.layer.num_experts, dtype=torch.long,
+                    self.num_datasets * self.units,
+                    capture.layer.num_experts,
+                    dtype=torch.long,
                     device=indices[0].device,
                 )
             elif self._counts[i].device != indices[0].device:  # restored from a checkpoint onto the CPU
@@ -232,9 +234,7 @@ class OnlineExpertCounts:
         """
         saved = state["counts"]
         shapes = [(self.num_datasets * self.units, capture.layer.num_experts) for capture in self.captures]
-        if len(saved) != len(shapes) or any(
-            c is not None and np.shape(c) != shape for c, shape in zip(saved, shapes)
-        ):
+        if len(saved) != len(shapes) or any(c is not None and np.shape(c) != shape for c, shape in zip(saved, shapes)):
             raise RoutingError(
                 f"saved online counts do not fit {len(shapes)} layer(s) of shapes {shapes} ({self.num_datasets} "
                 f"datasets x {self.units} units)"

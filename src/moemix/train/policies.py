@@ -78,7 +78,9 @@ def _from_files(mixing: MixingConfig, names: list[str]) -> dict:
     if mixing.policy == "dynamic":
         return {"weights": weights}
     if mixing.policy == "static":
-        return {"weights": weights if weights is not None else _weights_from(mixing.weights_file, names, "weights_file")}
+        return {
+            "weights": weights if weights is not None else _weights_from(mixing.weights_file, names, "weights_file")
+        }
     if mixing.policy == "refloss":
         return {"reference": reference_losses(mixing.reference, names)}
     return {}
@@ -112,7 +114,10 @@ def build_policy(config: Config, names: list[str], train_splits: list, tokenizer
     texts = None
     if m.policy == "embedding":
         texts = [
-            [tokenizer.decode(ids.tolist(), skip_special_tokens=True) for ids in split.input_ids[: m.embedding_examples]]
+            [
+                tokenizer.decode(ids.tolist(), skip_special_tokens=True)
+                for ids in split.input_ids[: m.embedding_examples]
+            ]
             for split in train_splits
         ]
     return mixing_policy(
@@ -153,8 +158,11 @@ def mixing_policy(
     name = m.policy
     if name in ("dynamic", "embedding") and len(names) == 2 and m.criterion == "mean":
         # D_1 = D_2 = d_12 / 2: the update only smooths towards uniform; say so instead of training on silently.
-        logger.warning("mixing.policy %s with two datasets: both are equally far from the other, so the weights "
-                       "can only move towards uniform (by mixing.c)", name)
+        logger.warning(
+            "mixing.policy %s with two datasets: both are equally far from the other, so the weights "
+            "can only move towards uniform (by mixing.c)",
+            name,
+        )
     state = policy_knobs(m) | _from_files(m, names)
     if name == "datasize":
         state["sizes"] = list(token_sizes if m.datasize_by == "tokens" else sizes)

@@ -48,7 +48,15 @@ from moemix.train.trainer import MixtureTrainer, ticket_count
 from moemix.train.update_noise import online_units
 from moemix.train.window_loss import WindowLoss
 
-__all__ = ["RUN_CONFIG", "TRAINING_DEFAULTS", "PreparedRun", "RunResult", "prepare_run", "run_training", "training_arguments"]
+__all__ = [
+    "RUN_CONFIG",
+    "TRAINING_DEFAULTS",
+    "PreparedRun",
+    "RunResult",
+    "prepare_run",
+    "run_training",
+    "training_arguments",
+]
 
 RUN_CONFIG = "run_config.yaml"
 """The resolved config each run writes into its folder (see :func:`moemix.config.dump_config`)."""
@@ -167,7 +175,9 @@ def _setup_batches(
     return eval_batches, probe
 
 
-def _setup_feed(config: Config, args: TrainingArguments, data: _Data, sampler: MixtureSampler) -> tuple[MixtureFeed, int]:
+def _setup_feed(
+    config: Config, args: TrainingArguments, data: _Data, sampler: MixtureSampler
+) -> tuple[MixtureFeed, int]:
     """The feed that resolves each optimizer step's draws, and how many tickets pace the Trainer's loop."""
     collator = PackingCollator(data.tokenizer.pad_token_id, config.max_length) if config.data.packing else data.collator
     feed = MixtureFeed(
@@ -280,4 +290,3 @@ def _start_logs(config: Config, args: TrainingArguments, out: Path, resume: Path
             restart_log(draw_log, resumed_step)
     if main:
         write_text_atomic(out / RUN_CONFIG, dump_config(config))
-

@@ -80,7 +80,9 @@ class MixtureState:
         """
         return self.load_state_dict(load_state(checkpoint), allow_change, source=str(checkpoint))
 
-    def load_state_dict(self, state: dict[str, Any], allow_change: bool = False, source: str = "mixture state") -> dict[str, Any]:
+    def load_state_dict(
+        self, state: dict[str, Any], allow_change: bool = False, source: str = "mixture state"
+    ) -> dict[str, Any]:
         """Continue from what :meth:`state_dict` returned (``step`` added, as a checkpoint holds it).
 
         Args:

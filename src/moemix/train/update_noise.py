@@ -76,7 +76,11 @@ def warn_about_noise(noise: RoutingNoise, step: int, noise_aware: bool) -> None:
         logger.warning(
             "step %d: the datasets' gate loads are indistinguishable (largest distance %.4f, spread %.2f times "
             "their sampling noise): no routing signal yet, e.g. a freshly initialised model routing every dataset "
-            "alike; %s", step, noise.max_distance, noise.separation, action,
+            "alike; %s",
+            step,
+            noise.max_distance,
+            noise.separation,
+            action,
         )
         return
     deviation = noise.scores - noise.scores.mean()
@@ -84,5 +88,7 @@ def warn_about_noise(noise: RoutingNoise, step: int, noise_aware: bool) -> None:
         logger.warning(
             "step %d: the update's direction is within the sampling noise of the gate loads (signal-to-noise "
             "ratio %.2f < 1): another sample of the same data could have moved the weights another way; %s",
-            step, noise.snr, action,
+            step,
+            noise.snr,
+            action,
         )

@@ -64,7 +64,9 @@ def test_training_values_from_a_file(tmp_path, extra, field, expected):
 )
 def test_training_values_from_overrides(tmp_path, override, field, expected):
     if override == "--save_strategy=off":
-        with pytest.raises(ConfigError, match="command-line override --save_strategy: must be one of no, steps, epoch, best, got 'off'"):
+        with pytest.raises(
+            ConfigError, match="command-line override --save_strategy: must be one of no, steps, epoch, best, got 'off'"
+        ):
             load_config(_file(tmp_path), [override])
         return
     value = load_config(_file(tmp_path), [override]).training[field]
@@ -76,7 +78,11 @@ def test_training_values_from_overrides(tmp_path, override, field, expected):
     [
         ("mixing: {eta: 1e1}", [], lambda c: c.mixing.eta == 10.0 and type(c.mixing.eta) is float),
         ("mixing: {eta: 5}", [], lambda c: c.mixing.eta == 5.0 and type(c.mixing.eta) is float),
-        ("mixing: {freeze_router: yes, count_prompt_tokens: off}", [], lambda c: c.mixing.freeze_router and not c.mixing.count_prompt_tokens),
+        (
+            "mixing: {freeze_router: yes, count_prompt_tokens: off}",
+            [],
+            lambda c: c.mixing.freeze_router and not c.mixing.count_prompt_tokens,
+        ),
         ("", ["--mixing.freeze_router", "on"], lambda c: c.mixing.freeze_router is True),
         ("", ["--mixing.eta=2e-1"], lambda c: c.mixing.eta == 0.2),
         ("", ["--mixing.layers", "1"], lambda c: c.mixing.layers == 1),
@@ -86,10 +92,22 @@ def test_training_values_from_overrides(tmp_path, override, field, expected):
         ("", ["--datasets.0.name", "no"], lambda c: c.datasets[0].name == "no"),  # text stays text
         ("", ["--datasets.0.name", "0123"], lambda c: c.datasets[0].name == "0123"),
         ("", ["--datasets.1.dev_size", "0.1"], lambda c: c.datasets[1].dev_size == 0.1),
-        ("", ["--datasets.1.dev_size", "20"], lambda c: c.datasets[1].dev_size == 20 and type(c.datasets[1].dev_size) is int),
-        ("", ["--model.upcycle=null", "--eval_batches=null"], lambda c: c.model.upcycle is None and c.eval_batches is None),
+        (
+            "",
+            ["--datasets.1.dev_size", "20"],
+            lambda c: c.datasets[1].dev_size == 20 and type(c.datasets[1].dev_size) is int,
+        ),
+        (
+            "",
+            ["--model.upcycle=null", "--eval_batches=null"],
+            lambda c: c.model.upcycle is None and c.eval_batches is None,
+        ),
         ("max_length: 1e3", [], lambda c: c.max_length == 1000),
-        ("datasets:\n  - {name: yes, path: a.jsonl}\n  - {name: off, path: b.jsonl}\n", [], lambda c: [d.name for d in c.datasets] == ["yes", "off"]),
+        (
+            "datasets:\n  - {name: yes, path: a.jsonl}\n  - {name: off, path: b.jsonl}\n",
+            [],
+            lambda c: [d.name for d in c.datasets] == ["yes", "off"],
+        ),
     ],
 )
 def test_moemix_values(tmp_path, extra, overrides, check):
@@ -103,29 +121,81 @@ def test_moemix_values(tmp_path, extra, overrides, check):
     ("extra", "overrides", "expected"),
     [
         ("training: {learning_rate: abc}", [], ":5: training.learning_rate: expected float, got str 'abc'"),
-        ("training: {per_device_train_batch_size: 0}", [], ":5: training.per_device_train_batch_size: must be >= 1, got 0"),
-        ("training: {save_strategy: nope}", [], ":5: training.save_strategy: must be one of no, steps, epoch, best, got 'nope'"),
-        ("training: {bf16: maybe}", [], ":5: training.bf16: expected bool (true/false, yes/no, on/off, 1/0), got str 'maybe'"),
-        ("training: {remove_unused_columns: true}", [], ":5: training.remove_unused_columns: must be false (batches carry dataset ids)"),
+        (
+            "training: {per_device_train_batch_size: 0}",
+            [],
+            ":5: training.per_device_train_batch_size: must be >= 1, got 0",
+        ),
+        (
+            "training: {save_strategy: nope}",
+            [],
+            ":5: training.save_strategy: must be one of no, steps, epoch, best, got 'nope'",
+        ),
+        (
+            "training: {bf16: maybe}",
+            [],
+            ":5: training.bf16: expected bool (true/false, yes/no, on/off, 1/0), got str 'maybe'",
+        ),
+        (
+            "training: {remove_unused_columns: true}",
+            [],
+            ":5: training.remove_unused_columns: must be false (batches carry dataset ids)",
+        ),
         ("training: {max_stepz: 3}", [], ":5: training.max_stepz: unknown key; did you mean 'max_steps'?"),
         ("mixing: {eta: .nan}", [], ":5: mixing.eta: must be >= 0, got nan"),
         ("mixing: {eta: abc}", [], ":5: mixing.eta: expected float (a number such as 0.1 or 2e-5), got str 'abc'"),
-        ("mixing: {policy: dynamics}", [], ":5: mixing.policy: must be one of uniform, static, datasize, random, cycle, sequential, dynamic, embedding, refloss, odm, got 'dynamics'; did you mean 'dynamic'?"),
+        (
+            "mixing: {policy: dynamics}",
+            [],
+            ":5: mixing.policy: must be one of uniform, static, datasize, random, cycle, sequential, dynamic, embedding, refloss, odm, got 'dynamics'; did you mean 'dynamic'?",
+        ),
         ("mixing: {etta: 3}", [], ":5: mixing.etta: unknown key; did you mean 'eta'?"),
         ("mixing: {eta: 1, eta: 2}", [], ":5: mixing.eta: key given twice"),
         ("max_length: 10.5", [], ":5: max_length: expected int, got float 10.5"),
-        ("", ["--training.learning_rate=abc"], "command-line override --training.learning_rate: expected float, got str 'abc'"),
+        (
+            "",
+            ["--training.learning_rate=abc"],
+            "command-line override --training.learning_rate: expected float, got str 'abc'",
+        ),
         ("", ["--learning_rate", "abc"], "command-line override --learning_rate: expected float, got str 'abc'"),
-        ("", ["--per_device_train_batch_size=0"], "command-line override --per_device_train_batch_size: must be >= 1, got 0"),
-        ("", ["--training.save_strategy", "nope"], "command-line override --training.save_strategy: must be one of no, steps, epoch, best"),
-        ("", ["--mixing.eta.x", "3"], "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section"),
-        ("mixing: {eta: 3}", ["--mixing.eta.x", "3"], "command-line override --mixing.eta.x: mixing.eta is a float setting"),
-        ("", ["--training.max_steps.x", "3"], "command-line override --training.max_steps.x: training.max_steps is a setting, not a section"),
+        (
+            "",
+            ["--per_device_train_batch_size=0"],
+            "command-line override --per_device_train_batch_size: must be >= 1, got 0",
+        ),
+        (
+            "",
+            ["--training.save_strategy", "nope"],
+            "command-line override --training.save_strategy: must be one of no, steps, epoch, best",
+        ),
+        (
+            "",
+            ["--mixing.eta.x", "3"],
+            "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section",
+        ),
+        (
+            "mixing: {eta: 3}",
+            ["--mixing.eta.x", "3"],
+            "command-line override --mixing.eta.x: mixing.eta is a float setting",
+        ),
+        (
+            "",
+            ["--training.max_steps.x", "3"],
+            "command-line override --training.max_steps.x: training.max_steps is a setting, not a section",
+        ),
         ("", ["--mixing.etta", "3"], "command-line override --mixing.etta: unknown key; did you mean --mixing.eta?"),
-        ("", ["--training.learning_rat", "3"], "command-line override --training.learning_rat: unknown key; did you mean --training.learning_rate?"),
+        (
+            "",
+            ["--training.learning_rat", "3"],
+            "command-line override --training.learning_rat: unknown key; did you mean --training.learning_rate?",
+        ),
         ("", ["--max_step", "3"], "unknown flag --max_step; did you mean --max_steps?"),
         ("", ["--datasets.5.name", "x"], "command-line override --datasets.5.name: no list item 5 under datasets"),
-        ("", ["--datasets.x.name", "x"], "command-line override --datasets.x.name: datasets is a list; name an item by its index, e.g. --datasets.0"),
+        (
+            "",
+            ["--datasets.x.name", "x"],
+            "command-line override --datasets.x.name: datasets is a list; name an item by its index, e.g. --datasets.0",
+        ),
         ("", ["--model.upcycle.experts", "0"], "command-line override --model.upcycle.experts: must be >= 1, got 0"),
     ],
 )
@@ -135,7 +205,7 @@ def test_bad_values_name_field_rule_and_place(tmp_path, extra, overrides, expect
         load_config(path, overrides)
     message = str(info.value)
     assert "\n" not in message
-    assert (message.startswith(f"{path}{expected}") if expected.startswith(":") else expected in message), message
+    assert message.startswith(f"{path}{expected}") if expected.startswith(":") else expected in message, message
 
 
 def test_a_file_with_bytes_that_are_not_utf8_names_its_line(tmp_path):

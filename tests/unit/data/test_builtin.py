@@ -92,8 +92,9 @@ def test_records_are_sharegpt_with_valid_role_order(domain):
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_conversation_lengths_are_typically_30_to_200_words(domain):
-    counts = sorted(len(" ".join(t["value"] for t in r["conversations"]).split())
-                    for r in builtin_records(domain, "train", n=500))
+    counts = sorted(
+        len(" ".join(t["value"] for t in r["conversations"]).split()) for r in builtin_records(domain, "train", n=500)
+    )
     assert 30 <= counts[len(counts) // 2] <= 200
     inside = sum(15 <= c <= 250 for c in counts)
     assert inside >= 0.95 * len(counts)
@@ -200,13 +201,19 @@ def _check_nlp(task: str, answer: str) -> str:
     if m := re.fullmatch(r"Extract the dates from this sentence\.\n\n(.+)", task):
         assert answer == "; ".join(re.findall(r"[A-Z][a-z]+ \d{1,2}, \d{4}", m.group(1)))
         return "dates"
-    if m := re.fullmatch(r"Extract all the person names mentioned in the following sentence, separated by commas\."
-                         r"\n\n(.+)", task):
+    if m := re.fullmatch(
+        r"Extract all the person names mentioned in the following sentence, separated by commas\."
+        r"\n\n(.+)",
+        task,
+    ):
         names = [w for w in re.findall(r"[A-Z][a-z]+", m.group(1)) if w in shared.NAMES]
         assert answer == ", ".join(names) and len(names) >= 2
         return "names"
-    if m := re.fullmatch(r"Rewrite the sentence in the passive voice: (\w+) (\w+) the (.+?)((?: yesterday| last week"
-                         r"| on Monday)?)\.", task):
+    if m := re.fullmatch(
+        r"Rewrite the sentence in the passive voice: (\w+) (\w+) the (.+?)((?: yesterday| last week"
+        r"| on Monday)?)\.",
+        task,
+    ):
         name, past, obj, when = m.groups()
         participles = {p: pp for (p, pp) in nlp._PASSIVE_VERBS}
         assert answer == f"The {obj} was {participles[past]} by {name}{when}."

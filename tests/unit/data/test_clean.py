@@ -21,7 +21,11 @@ def _rules(**options):
     ("options", "record", "expected"),
     [
         # The T0/P3 artefact, with the whitespace around it; a value without it is left alone.
-        ({"strip_suffix": {"completion": "<|endoftext|>"}}, {"completion": " yes <|endoftext|>\n"}, {"completion": " yes"}),
+        (
+            {"strip_suffix": {"completion": "<|endoftext|>"}},
+            {"completion": " yes <|endoftext|>\n"},
+            {"completion": " yes"},
+        ),
         ({"strip_suffix": {"completion": "<|endoftext|>"}}, {"completion": " yes "}, {"completion": " yes "}),
         # Removed once, not repeatedly: a second copy needs a second list item.
         ({"strip_suffix": {"c": "</s>"}}, {"c": "a</s></s>"}, {"c": "a</s>"}),
@@ -67,7 +71,9 @@ def test_read_examples_cleans_before_columns_and_counts_per_rule(tmp_path):
     rows.append({"inputs": "Is 9 even?", "targets": "no"})  # already clean
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     ds = DatasetConfig(
-        name="t0", path=str(path), columns={"prompt": "inputs", "completion": "targets"},
+        name="t0",
+        path=str(path),
+        columns={"prompt": "inputs", "completion": "targets"},
         strip_suffix={"targets": "<|endoftext|>"},
     )
     report = SplitReport()

@@ -14,7 +14,11 @@ def _msgs(*pairs):
 
 
 def test_sharegpt_system_turn_and_record_level_system():
-    turns = [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
+    turns = [
+        {"from": "system", "value": "Be brief."},
+        {"from": "human", "value": "Hi"},
+        {"from": "gpt", "value": "Hello"},
+    ]
     assert to_messages({"conversations": turns}, "auto", {}, "f:1") == _msgs((S, "Be brief."), (U, "Hi"), (A, "Hello"))
     record = {"system": "Be kind.", "conversations": turns[1:]}
     assert to_messages(record, "sharegpt", {}, "f:1") == _msgs((S, "Be kind."), (U, "Hi"), (A, "Hello"))
@@ -82,21 +86,112 @@ def test_template_fields():
     [
         ({"question": "a"}, "auto", {}, {}, "cannot tell the format", "unknown format"),
         ({"instruction": "a"}, "alpaca", {}, {}, "field 'output': missing", "missing field"),
-        ({"question": "a"}, "alpaca", {"instruction": "question", "output": "answer"}, {}, "field 'answer': missing", "missing field"),
+        (
+            {"question": "a"},
+            "alpaca",
+            {"instruction": "question", "output": "answer"},
+            {},
+            "field 'answer': missing",
+            "missing field",
+        ),
         ({"instruction": "a", "output": "  "}, "alpaca", {}, {}, "field 'output': empty", "empty field"),
-        ({"instruction": "a", "output": 3}, "alpaca", {}, {}, "field 'output': expected a string, got int", "wrong type"),
-        ({"instruction": "a", "output": "b", "history": [["q"]]}, "alpaca", {}, {}, r"field 'history\[0\]': expected a \[user, assistant\] pair", "wrong type"),
-        ({"q": "a"}, "alpaca", {"instruction": "q"}, {"output": "{rationale}"}, "field 'rationale': missing \\(read by templates.output\\)", "missing field"),
-        ({"conversations": [{"from": "gpt", "value": "x"}]}, "auto", {}, {}, r"'conversations\[0\]': roles out of order: expected user, got assistant", "role order"),
-        ({"conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}]}, "auto", {}, {}, r"'conversations\[1\]': roles out of order", "role order"),
-        ({"conversations": [{"from": "human", "value": "x"}]}, "sharegpt", {}, {}, "last turn must be the assistant", "role order"),
-        ({"conversations": [{"from": "robot", "value": "x"}]}, "sharegpt", {}, {}, "unknown speaker 'robot'", "unknown role"),
+        (
+            {"instruction": "a", "output": 3},
+            "alpaca",
+            {},
+            {},
+            "field 'output': expected a string, got int",
+            "wrong type",
+        ),
+        (
+            {"instruction": "a", "output": "b", "history": [["q"]]},
+            "alpaca",
+            {},
+            {},
+            r"field 'history\[0\]': expected a \[user, assistant\] pair",
+            "wrong type",
+        ),
+        (
+            {"q": "a"},
+            "alpaca",
+            {"instruction": "q"},
+            {"output": "{rationale}"},
+            "field 'rationale': missing \\(read by templates.output\\)",
+            "missing field",
+        ),
+        (
+            {"conversations": [{"from": "gpt", "value": "x"}]},
+            "auto",
+            {},
+            {},
+            r"'conversations\[0\]': roles out of order: expected user, got assistant",
+            "role order",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "a"}, {"from": "human", "value": "b"}]},
+            "auto",
+            {},
+            {},
+            r"'conversations\[1\]': roles out of order",
+            "role order",
+        ),
+        (
+            {"conversations": [{"from": "human", "value": "x"}]},
+            "sharegpt",
+            {},
+            {},
+            "last turn must be the assistant",
+            "role order",
+        ),
+        (
+            {"conversations": [{"from": "robot", "value": "x"}]},
+            "sharegpt",
+            {},
+            {},
+            "unknown speaker 'robot'",
+            "unknown role",
+        ),
         ({"conversations": []}, "sharegpt", {}, {}, "expected a non-empty list of turns", "wrong type"),
-        ({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": " "}]}, "sharegpt", {}, {}, "every assistant turn is empty", "empty field"),
-        ({"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}]}, "openai", {}, {}, r"'messages\[1\].role': unsupported role 'tool'", "unknown role"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "openai", {}, {}, r"'messages\[0\].content\[0\]': only text parts", "wrong type"),
-        ({"messages": [{"role": "assistant", "content": "r"}]}, "openai", {}, {}, r"'messages\[0\]': roles out of order", "role order"),
-        ({"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "user", "content": "r"}]}, "prompt_completion", {}, {}, "every completion message must be the assistant's", "role order"),
+        (
+            {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": " "}]},
+            "sharegpt",
+            {},
+            {},
+            "every assistant turn is empty",
+            "empty field",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}]},
+            "openai",
+            {},
+            {},
+            r"'messages\[1\].role': unsupported role 'tool'",
+            "unknown role",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "openai",
+            {},
+            {},
+            r"'messages\[0\].content\[0\]': only text parts",
+            "wrong type",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": "r"}]},
+            "openai",
+            {},
+            {},
+            r"'messages\[0\]': roles out of order",
+            "role order",
+        ),
+        (
+            {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "user", "content": "r"}]},
+            "prompt_completion",
+            {},
+            {},
+            "every completion message must be the assistant's",
+            "role order",
+        ),
     ],
 )
 def test_bad_records_name_place_field_and_kind(record, fmt, columns, templates, match, kind):

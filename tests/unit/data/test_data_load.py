@@ -68,9 +68,12 @@ def test_hold_out_that_cannot_work(dev_size, match):
 
 def test_dev_fraction_from_a_file_is_disjoint_from_train(tmp_path, tok):
     path = _alpaca_file(tmp_path / "a.jsonl", 50)
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{path}", dev_size: 0.2}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""")
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+    )
     a, b = load_data(config, tok)
     assert (len(a.train), len(a.dev)) == (40, 10)
     decode = lambda split: {tok.decode(ids.tolist()) for ids in split.input_ids}  # noqa: E731
@@ -84,11 +87,15 @@ def test_dev_datasets_entry_gives_the_dev_split_in_its_own_format(tmp_path, tok)
     train = _alpaca_file(tmp_path / "train.jsonl", 20)
     dev = tmp_path / "dev.tsv"
     dev.write_text("Repeat 100\tnumber 100\nRepeat 101\tnumber 101\n")
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{train}"}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""", f"""
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+        f"""
 dev_datasets:
-  - {{name: a, path: "{dev}", fields: [prompt, completion]}}""")
+  - {{name: a, path: "{dev}", fields: [prompt, completion]}}""",
+    )
     a, _ = load_data(config, tok)
     assert len(a.train) == 20 and len(a.dev) == 2
     assert "number 101" in tok.decode(a.dev.input_ids[1].tolist())
@@ -96,9 +103,12 @@ dev_datasets:
 
 def test_no_dev_split_is_an_error(tmp_path, tok):
     path = _alpaca_file(tmp_path / "a.jsonl", 5)
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{path}"}}
-  - {{name: b, path: "builtin:math"}}""")
+  - {{name: b, path: "builtin:math"}}""",
+    )
     with pytest.raises(DataError, match="dataset 'a': no dev split; give dev_path, dev_size"):
         load_data(config, tok)
 
@@ -108,10 +118,15 @@ def test_no_dev_split_is_an_error(tmp_path, tok):
 
 def test_strict_stops_at_the_first_invalid_record_naming_its_line(tmp_path, tok):
     path = _alpaca_file(tmp_path / "a.jsonl", 30, bad={4, 9})
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{path}", dev_size: 3}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""")
-    with pytest.raises(DataError, match=rf"^{path}:5: not valid JSON .*\(and 1 more invalid record\(s\) in dataset 'a'\)"):
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+    )
+    with pytest.raises(
+        DataError, match=rf"^{path}:5: not valid JSON .*\(and 1 more invalid record\(s\) in dataset 'a'\)"
+    ):
         load_data(config, tok)
     with pytest.raises(DataError, match=rf"^{path}:5: not valid JSON"):
         list(training_texts(config))
@@ -119,16 +134,25 @@ def test_strict_stops_at_the_first_invalid_record_naming_its_line(tmp_path, tok)
 
 def test_skip_invalid_skips_and_counts_per_dataset(tmp_path, tok):
     bad = tmp_path / "a.jsonl"
-    bad.write_text("\n".join([
-        json.dumps({"instruction": "q1", "output": "r1"}),
-        "{oops",
-        json.dumps({"instruction": "q2"}),
-        json.dumps({"conversations": [{"from": "gpt", "value": "first"}]}),
-        *[json.dumps({"instruction": f"q{i}", "output": f"r{i}"}) for i in range(3, 9)],
-    ]) + "\n")
-    config = _config(tmp_path, f"""
+    bad.write_text(
+        "\n".join(
+            [
+                json.dumps({"instruction": "q1", "output": "r1"}),
+                "{oops",
+                json.dumps({"instruction": "q2"}),
+                json.dumps({"conversations": [{"from": "gpt", "value": "first"}]}),
+                *[json.dumps({"instruction": f"q{i}", "output": f"r{i}"}) for i in range(3, 9)],
+            ]
+        )
+        + "\n"
+    )
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{bad}", dev_size: 2}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""", "data: {skip_invalid: true}")
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+        "data: {skip_invalid: true}",
+    )
     a, b = load_data(config, tok)
     assert (len(a.train), len(a.dev)) == (5, 2)
     assert a.report.train.problem_counts == {"malformed": 1, "missing field": 1, "role order": 1}
@@ -142,11 +166,17 @@ def test_skip_invalid_skips_and_counts_per_dataset(tmp_path, tok):
 
 def test_truncated_away_examples_are_dropped_counted_and_named(tmp_path, tok):
     path = tmp_path / "a.jsonl"
-    rows = [{"instruction": "word " * 200, "output": "ok"}] + [{"instruction": f"q{i}", "output": f"r{i}"} for i in range(6)]
+    rows = [{"instruction": "word " * 200, "output": "ok"}] + [
+        {"instruction": f"q{i}", "output": f"r{i}"} for i in range(6)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{path}", dev_path: "{path}"}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""", max_length=64)
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+        max_length=64,
+    )
     a, _ = load_data(config, tok)
     assert len(a.train) == 6 and a.train.truncated_away == 1 and a.report.train.truncated_away == 1
     (problem,) = a.report.train.problems
@@ -156,18 +186,30 @@ def test_truncated_away_examples_are_dropped_counted_and_named(tmp_path, tok):
 def test_all_examples_truncated_away_is_an_error(tmp_path, tok):
     path = tmp_path / "long.jsonl"
     path.write_text("".join(json.dumps({"instruction": "word " * 200, "output": "ok"}) + "\n" for _ in range(4)))
-    config = _config(tmp_path, f"""
+    config = _config(
+        tmp_path,
+        f"""
   - {{name: a, path: "{path}", dev_size: 1}}
-  - {{name: b, path: "builtin:math", max_examples: 5}}""", max_length=64)
-    with pytest.raises(DataError, match=r"dataset 'a': no usable example in train \(3 read, 0 invalid, 3 lost every "
-                       r"assistant token to truncation at max_length=64\)"):
+  - {{name: b, path: "builtin:math", max_examples: 5}}""",
+        max_length=64,
+    )
+    with pytest.raises(
+        DataError,
+        match=r"dataset 'a': no usable example in train \(3 read, 0 invalid, 3 lost every "
+        r"assistant token to truncation at max_length=64\)",
+    ):
         load_data(config, tok)
 
 
 def test_batched_tokenising_equals_one_by_one(tok):
     examples = [
-        Example(f"x[{i}]", [{"role": m["from"].replace("human", "user").replace("gpt", "assistant"), "content": m["value"]}
-                            for m in r["conversations"]])
+        Example(
+            f"x[{i}]",
+            [
+                {"role": m["from"].replace("human", "user").replace("gpt", "assistant"), "content": m["value"]}
+                for m in r["conversations"]
+            ],
+        )
         for i, r in enumerate(builtin_records("dialogue", "dev", n=30))
     ]
     split = tokenize_examples(examples, tok, 48, SplitReport())
@@ -213,8 +255,13 @@ def test_second_load_reads_the_cache_without_tokenising(tmp_path, tok, monkeypat
 
     # Each part of the key misses once, then hits: max_length, the dev rule's seed, the read settings, the
     # clean-up and the truncation.
-    for change in ({"max_length": 65}, {"seed": 2}, {"templates": {"output": "{output}!"}},
-                   {"strip_suffix": {"output": "!"}}, {"truncation": "left"}):
+    for change in (
+        {"max_length": 65},
+        {"seed": 2},
+        {"templates": {"output": "{output}!"}},
+        {"strip_suffix": {"output": "!"}},
+        {"truncation": "left"},
+    ):
         assert tokenised(**change) and not tokenised(**change), change
     # The files' content and the chat template.
     path.write_text(path.read_text().replace("number 3", "number three"))

@@ -65,7 +65,11 @@ def test_tsv_without_header_named_by_fields_keeps_quotes_as_text(tmp_path):
     path = tmp_path / "cot.tsv"
     path.write_text('Is 5\'9" tall?\\nOptions: yes, no\tyes\tModels are "tall".\nQ2\tno\tR2\n', encoding="utf-8")
     rows = _rows(path, fields=["question", "answer", "rationale"])
-    assert rows[0].record == {"question": 'Is 5\'9" tall?\\nOptions: yes, no', "answer": "yes", "rationale": 'Models are "tall".'}
+    assert rows[0].record == {
+        "question": "Is 5'9\" tall?\\nOptions: yes, no",
+        "answer": "yes",
+        "rationale": 'Models are "tall".',
+    }
     assert [r.place for r in rows] == [f"{path}:1", f"{path}:2"]
 
 

@@ -21,12 +21,15 @@ def _dev_examples(tmp_path, tok, extra: str) -> dict[str, list[tuple[int, ...]]]
     config_path.write_text(f"""\
 model: {{tiny: mixtral, tokenizer: builtin}}
 datasets:
-  - {{name: a, path: "{tmp_path / 'a.jsonl'}", dev_size: 6}}
-  - {{name: b, path: "{tmp_path / 'b.jsonl'}", dev_size: 0.25}}
+  - {{name: a, path: "{tmp_path / "a.jsonl"}", dev_size: 6}}
+  - {{name: b, path: "{tmp_path / "b.jsonl"}", dev_size: 0.25}}
 {extra}
 """)
     config = load_config(config_path)
-    return {ds.name: sorted(tuple(x) for x in item.dev.input_ids) for ds, item in zip(config.datasets, load_data(config, tok))}
+    return {
+        ds.name: sorted(tuple(x) for x in item.dev.input_ids)
+        for ds, item in zip(config.datasets, load_data(config, tok))
+    }
 
 
 def test_configs_differing_only_in_seed_hold_out_the_same_dev_examples(tmp_path, tok, cache):

@@ -38,14 +38,16 @@ def _rows(n: int, long_at: int | None = None, long_chars: int = 0, missing_at: i
 
 
 def _config(path, extra: str = ""):
-    return load_config(text=f"""
+    return load_config(
+        text=f"""
 max_length: 64
 datasets:
   - {{name: a, path: "{path}", dev_size: 5}}
   - {{name: b, path: "builtin:math", max_examples: 10}}
 model: {{tiny: mixtral, tokenizer: builtin}}
 {extra}
-""")
+"""
+    )
 
 
 def test_a_record_longer_than_max_record_chars_stops_a_strict_run_at_its_line_and_field(tmp_path, tok):

@@ -81,4 +81,3 @@ def test_bad_weights_rejected():
         sampler.set_weights([0.5, 0.6])
     with pytest.raises(MixingError, match="non-negative"):
         sampler.set_weights([1.5, -0.5])
-

@@ -49,7 +49,9 @@ def test_only_special_tokens_is_invalid_text_with_them_a_warning(tok):
     assert report.problem_counts == {EMPTY_TARGET: 2, SPECIAL_IN_TARGET: 1}
     assert report.invalid == 2 and report.special_in_target == 1
     assert [p.fatal for p in report.problems] == [True, True, False]
-    assert report.problems[2].message.startswith("f:3: assistant answer: holds the tokenizer's special token(s) <|endoftext|>")
+    assert report.problems[2].message.startswith(
+        "f:3: assistant answer: holds the tokenizer's special token(s) <|endoftext|>"
+    )
 
 
 def _t0_file(path, completions):

@@ -52,15 +52,18 @@ def conversations() -> list[list[dict[str, str]]]:
     return sorted((_messages(r) for r in records), key=len, reverse=True)
 
 
-@pytest.mark.parametrize("text", [
-    "Hello, world!",
-    "line one\nline two\n\n    indented line\r\nwindows line",
-    'def f(xs):\n\treturn [x ** 2 for x in xs if x % 2 == 0]  # squares\n\n\nprint(f([1, 2, 3]))\n',
-    "naïve café — 東京 🙂 ∑x² ¿qué? Ωmega",
-    "  leading and trailing spaces  ",
-    "",
-    "literal <|not_special|> and < | im_start | >",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello, world!",
+        "line one\nline two\n\n    indented line\r\nwindows line",
+        "def f(xs):\n\treturn [x ** 2 for x in xs if x % 2 == 0]  # squares\n\n\nprint(f([1, 2, 3]))\n",
+        "naïve café — 東京 🙂 ∑x² ¿qué? Ωmega",
+        "  leading and trailing spaces  ",
+        "",
+        "literal <|not_special|> and < | im_start | >",
+    ],
+)
 def test_decode_of_encode_is_the_text(tok, text):
     ids = tok.encode(text, add_special_tokens=False)
     assert tok.decode(ids) == text
@@ -94,8 +97,10 @@ def test_chat_template_renders_chatml(tok):
         {"role": "user", "content": "2+2?"},
     ]
     text = tok.apply_chat_template(messages, tokenize=False)
-    assert text == (f"{IM_START}system\nBe brief.{IM_END}\n{IM_START}user\nHi{IM_END}\n"
-                    f"{IM_START}assistant\nHello!{IM_END}\n{IM_START}user\n2+2?{IM_END}")
+    assert text == (
+        f"{IM_START}system\nBe brief.{IM_END}\n{IM_START}user\nHi{IM_END}\n"
+        f"{IM_START}assistant\nHello!{IM_END}\n{IM_START}user\n2+2?{IM_END}"
+    )
     prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     assert prompt == text + f"\n{IM_START}assistant\n"
 

@@ -33,10 +33,14 @@ def _text(rng, words):
 def _chat(rng, prompt_words, answer_words, earlier=0, system=True):
     messages = [{"role": "system", "content": "Be brief."}] if system else []
     for i in range(earlier):
-        messages += [{"role": "user", "content": f"old question {i} " + _text(rng, 20)},
-                     {"role": "assistant", "content": f"old answer {i}"}]
-    return messages + [{"role": "user", "content": "Summarise: " + _text(rng, prompt_words)},
-                       {"role": "assistant", "content": "Summary: " + _text(rng, answer_words)}]
+        messages += [
+            {"role": "user", "content": f"old question {i} " + _text(rng, 20)},
+            {"role": "assistant", "content": f"old answer {i}"},
+        ]
+    return messages + [
+        {"role": "user", "content": "Summarise: " + _text(rng, prompt_words)},
+        {"role": "assistant", "content": "Summary: " + _text(rng, answer_words)},
+    ]
 
 
 def test_a_conversation_that_fits_is_left_alone(tok):
@@ -74,8 +78,10 @@ def test_every_fitted_example_keeps_its_whole_answer(tok, seed):
     # Answers shorter than half of max_length: the prompt makes all the room they need.
     rng = random.Random(seed)
     examples = [
-        Example(f"f:{i}", _chat(rng, rng.randint(1, 300), rng.randint(1, 8), earlier=rng.randint(0, 2),
-                                system=rng.random() < 0.5))
+        Example(
+            f"f:{i}",
+            _chat(rng, rng.randint(1, 300), rng.randint(1, 8), earlier=rng.randint(0, 2), system=rng.random() < 0.5),
+        )
         for i in range(24)
     ]
     lengths = [_length(tok, e.messages) for e in examples]

@@ -52,15 +52,22 @@ def test_the_report_lists_invalid_records_first_and_says_how_to_see_the_rest():
     listed = [line.strip() for line in text.splitlines() if line.startswith("    ")]
     assert listed[:3] == ["g:0: broken", "g:1: broken", "g:2: broken"] and len(listed) == 11
     assert listed[-1] == "... and 5 more (moemix data validate --all-problems lists every one)"
-    every = [line for line in format_report([report], 64, strict=set(), listed=None).splitlines() if line.startswith("    ")]
+    every = [
+        line for line in format_report([report], 64, strict=set(), listed=None).splitlines() if line.startswith("    ")
+    ]
     assert len(every) == 15
     assert "  note: dev split of 5 example(s), fewer than 20" in text
 
 
 def test_the_summary_table_tags_notes_and_explains_each_tag_once():
     ok = DatasetReport("ok", [], [], SplitReport(records=100, examples=100), SplitReport(records=30, examples=30))
-    small = DatasetReport("small", [], [], SplitReport(records=50, examples=50, cleaned={"strip_suffix.x": 0}),
-                          SplitReport(records=10, examples=4, problem_counts={TRUNCATED_AWAY: 6}, prompt_cut=1))
+    small = DatasetReport(
+        "small",
+        [],
+        [],
+        SplitReport(records=50, examples=50, cleaned={"strip_suffix.x": 0}),
+        SplitReport(records=10, examples=4, problem_counts={TRUNCATED_AWAY: 6}, prompt_cut=1),
+    )
     lines = summary_table([ok, small]).splitlines()
     assert lines[0].split() == ["dataset", "train", "dev", "invalid", "trunc.", "away", "prompt", "cut", "notes"]
     assert lines[2].split() == ["ok", "100", "30", "0", "0", "0"]
@@ -77,8 +84,8 @@ def _config(tmp_path, rows_a, rows_b, extra=""):
 max_length: 40
 model: {{tiny: mixtral, tokenizer: builtin}}
 datasets:
-  - {{name: a, path: "{tmp_path / 'a.jsonl'}", dev_size: 20}}
-  - {{name: b, path: "{tmp_path / 'b.jsonl'}", dev_size: 20, skip_invalid: true}}
+  - {{name: a, path: "{tmp_path / "a.jsonl"}", dev_size: 20}}
+  - {{name: b, path: "{tmp_path / "b.jsonl"}", dev_size: 20, skip_invalid: true}}
 {extra}""")
     return load_config(path)
 

@@ -55,12 +55,27 @@ def test_humaneval_known_correct_wrong_and_looping_answers():
 def _mbpp_file(tmp_path) -> Path:
     path = tmp_path / "mbpp.jsonl"
     records = [
-        {"task_id": 11, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b",
-         "test_setup_code": "", "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"]},
-        {"task_id": 12, "text": "Write a function to square a number.", "code": "def sq(x):\n    return x * x",
-         "test_setup_code": "import math", "test_list": ["assert sq(3) == 9"]},
-        {"task_id": 600, "text": "Outside the test split.", "code": "pass", "test_setup_code": "",
-         "test_list": ["assert True"]},
+        {
+            "task_id": 11,
+            "text": "Write a function to add two numbers.",
+            "code": "def add(a, b):\n    return a + b",
+            "test_setup_code": "",
+            "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"],
+        },
+        {
+            "task_id": 12,
+            "text": "Write a function to square a number.",
+            "code": "def sq(x):\n    return x * x",
+            "test_setup_code": "import math",
+            "test_list": ["assert sq(3) == 9"],
+        },
+        {
+            "task_id": 600,
+            "text": "Outside the test split.",
+            "code": "pass",
+            "test_setup_code": "",
+            "test_list": ["assert True"],
+        },
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path

@@ -101,8 +101,7 @@ def _spawner(token: str, count: int, then: str) -> str:
         "    except OSError as err:\n"
         "        print('refused:', err, file=sys.stderr)\n"
         "        break\n"
-        "print('started', started, file=sys.stderr)\n"
-        + ("while True:\n    pass\n" if then == "loops" else "")
+        "print('started', started, file=sys.stderr)\n" + ("while True:\n    pass\n" if then == "loops" else "")
     )
 
 
@@ -224,7 +223,12 @@ def test_the_fallback_warns_once(monkeypatch, caplog):
 
 
 def test_limits_out_of_range_are_refused():
-    for kwargs in ({"timeout": float("nan")}, {"timeout": float("inf")}, {"timeout": 0}, {"memory_mb": 0},
-                   {"max_processes": 0}):
+    for kwargs in (
+        {"timeout": float("nan")},
+        {"timeout": float("inf")},
+        {"timeout": 0},
+        {"memory_mb": 0},
+        {"max_processes": 0},
+    ):
         with pytest.raises(ValueError):
             run_program("pass\n", **kwargs)

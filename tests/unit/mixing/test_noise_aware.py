@@ -19,8 +19,10 @@ ALIKE = [[0.3, 0.3, 0.2, 0.2]] * 4
 
 def measure(rng, probs, examples, tokens=40, spread=20.0):
     """Per dataset, (examples, N) expert counts: each example routes by its own Dirichlet draw around probs."""
-    return [np.array([rng.multinomial(tokens, rng.dirichlet(spread * np.asarray(p))) for _ in range(examples)])
-            for p in probs]
+    return [
+        np.array([rng.multinomial(tokens, rng.dirichlet(spread * np.asarray(p))) for _ in range(examples)])
+        for p in probs
+    ]
 
 
 def policy(noise_aware: bool, z: float = 1.0, eta: float = 10.0, c: float = 0.05) -> DynamicPolicy:
@@ -75,11 +77,14 @@ def test_a_deviation_within_its_noise_leaves_that_weight_to_the_smoothing_alone(
     huge = dataclasses.replace(noise, score_se=np.full(3, 10.0))
     w = np.array([0.5, 0.3, 0.2])
     # Every deviation is inside its noise: the softmax sees equal scores and only c pulls towards uniform.
-    np.testing.assert_allclose(policy(True, c=0.1).update(w, Signals(step=1, loads=loads, noise=huge)),
-                               0.9 * w + 0.1 / 3)
+    np.testing.assert_allclose(
+        policy(True, c=0.1).update(w, Signals(step=1, loads=loads, noise=huge)), 0.9 * w + 0.1 / 3
+    )
     # Zero noise: exactly the paper's scores.
-    np.testing.assert_allclose(policy(True).update(w, Signals(step=1, loads=loads, noise=noise)),
-                               policy(False).update(w, Signals(step=1, loads=loads)))
+    np.testing.assert_allclose(
+        policy(True).update(w, Signals(step=1, loads=loads, noise=noise)),
+        policy(False).update(w, Signals(step=1, loads=loads)),
+    )
 
 
 def test_without_its_noise_or_with_another_distances_noise_it_says_so():

@@ -32,7 +32,9 @@ PAPER = MixingConfig()
 
 
 def _signals(step=10, **kw):
-    return Signals(step=step, loads=LOADS, dev_loss=np.array([2.0, 3.0, 1.0]), train_loss=np.array([2.0, np.nan, 4.0]), **kw)
+    return Signals(
+        step=step, loads=LOADS, dev_loss=np.array([2.0, 3.0, 1.0]), train_loss=np.array([2.0, np.nan, 4.0]), **kw
+    )
 
 
 ALL = [
@@ -89,8 +91,12 @@ def test_cycle_and_sequential_by_hand():
 def test_dynamic_with_the_config_defaults_is_the_paper():
     w = np.full(3, 1 / 3)
     policy = DynamicPolicy(
-        eta=PAPER.eta, c=PAPER.c, distance=PAPER.distance, criterion=PAPER.criterion,
-        noise_aware=PAPER.noise_aware, noise_z=PAPER.noise_z,
+        eta=PAPER.eta,
+        c=PAPER.c,
+        distance=PAPER.distance,
+        criterion=PAPER.criterion,
+        noise_aware=PAPER.noise_aware,
+        noise_z=PAPER.noise_z,
     )
     assert (PAPER.eta, PAPER.c, PAPER.distance, PAPER.criterion, PAPER.noise_aware) == (10.0, 0.05, "l2", "mean", False)
     np.testing.assert_array_equal(policy.update(w, _signals()), dynamic_update(w, LOADS, eta=10.0, c=0.05))
@@ -146,7 +152,9 @@ def test_odm_explores_uniformly_at_first():
 
 
 def test_embedding_moves_towards_the_distinct_dataset():
-    policy = EmbeddingPolicy([[1.0, 0.0], [0.95, 0.05], [0.0, 1.0]], eta=5.0, c=0.0, distance="cosine", criterion="mean")
+    policy = EmbeddingPolicy(
+        [[1.0, 0.0], [0.95, 0.05], [0.0, 1.0]], eta=5.0, c=0.0, distance="cosine", criterion="mean"
+    )
     w = policy.update(np.full(3, 1 / 3), Signals(step=1))
     assert np.argmax(w) == 2
 

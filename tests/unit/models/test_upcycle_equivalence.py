@@ -15,8 +15,14 @@ VOCAB = 96
 
 def _dense(seed: int = 0, **overrides) -> torch.nn.Module:
     fields = dict(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=72, num_hidden_layers=3, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=72,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        tie_word_embeddings=False,
     )
     fields.update(overrides)
     with torch.random.fork_rng(devices=[]):
@@ -141,7 +147,9 @@ def test_same_recipe_same_weights_and_dense_untouched():
     ],
 )
 def test_bad_recipes_are_config_errors(recipe, message):
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(
+        ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")
+    ):
         upcycle(_dense(), recipe)
 
 
@@ -159,8 +167,14 @@ def test_mistral_sliding_window_is_kept(layers):
     from transformers import MistralConfig
 
     config = MistralConfig(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=64, sliding_window=6,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        sliding_window=6,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -18,15 +18,52 @@ from moemix.mixing import DynamicPolicy, Signals, pairwise_l2
 
 FIRST = ["chat_alpaca_history", "flan_cot", "math_mc", "code_response"]
 TASKS = [
-    "super_glue_wsc.fixed_does_the_pronoun_refer_to", "cosmos_qa", "hellaswag_complete_first_then", "piqa",
-    "winogrande_xl_fill_in_the_blank", "anli_r1", "rte", "copa", "wic", "story_cloze_2016", "quail",
-    "quartz", "social_i_qa_show_choices_and_generate_answer", "wiqa", "ropes", "sciq", "qasc", "dream",
-    "cos_e_v1.11_rationale", "imdb", "rotten_tomatoes", "yelp_review_full", "amazon_polarity", "ag_news",
-    "dbpedia_14_given_a_list_of_category", "trec", "paws_labeled_final", "qqp", "mrpc",
-    "xsum_summarize_this_DOC_summary", "cnn_dailymail_3.0.0_news_summary", "gigaword", "samsum",
-    "multi_news", "wiki_bio", "common_gen", "duorc_ParaphraseRC", "adversarial_qa_dbidaf", "quoref",
-    "wiki_hop_original", "kilt_tasks_hotpotqa", "trivia_qa_unfiltered", "web_questions", "app_reviews",
-    "glue_cola", "glue_sst2",
+    "super_glue_wsc.fixed_does_the_pronoun_refer_to",
+    "cosmos_qa",
+    "hellaswag_complete_first_then",
+    "piqa",
+    "winogrande_xl_fill_in_the_blank",
+    "anli_r1",
+    "rte",
+    "copa",
+    "wic",
+    "story_cloze_2016",
+    "quail",
+    "quartz",
+    "social_i_qa_show_choices_and_generate_answer",
+    "wiqa",
+    "ropes",
+    "sciq",
+    "qasc",
+    "dream",
+    "cos_e_v1.11_rationale",
+    "imdb",
+    "rotten_tomatoes",
+    "yelp_review_full",
+    "amazon_polarity",
+    "ag_news",
+    "dbpedia_14_given_a_list_of_category",
+    "trec",
+    "paws_labeled_final",
+    "qqp",
+    "mrpc",
+    "xsum_summarize_this_DOC_summary",
+    "cnn_dailymail_3.0.0_news_summary",
+    "gigaword",
+    "samsum",
+    "multi_news",
+    "wiki_bio",
+    "common_gen",
+    "duorc_ParaphraseRC",
+    "adversarial_qa_dbidaf",
+    "quoref",
+    "wiki_hop_original",
+    "kilt_tasks_hotpotqa",
+    "trivia_qa_unfiltered",
+    "web_questions",
+    "app_reviews",
+    "glue_cola",
+    "glue_sst2",
 ]
 
 
@@ -67,13 +104,16 @@ def write_fake_run(
     names = dataset_names(n)
     path.mkdir(parents=True, exist_ok=True)
     entries = "\n".join(f'  - {{name: "{name}", path: "data/{name}.jsonl"}}' for name in names)
-    config = load_config(text=f"""
+    config = load_config(
+        text=f"""
 datasets:
 {entries}
 model: {{tiny: mixtral, tokenizer: builtin, vocab_size: 2048, tiny_config: {{num_local_experts: {experts}}}}}
 mixing: {{policy: {policy}, interval: {interval}, eta: 10.0, c: 0.05}}
 training: {{max_steps: {updates * interval}, per_device_train_batch_size: 8}}
-""", overrides=[f"--output_dir={path}"])
+""",
+        overrides=[f"--output_dir={path}"],
+    )
     write_text_atomic(path / "run_config.yaml", dump_config(config))
 
     # Each dataset routes around its own centre; the centres drift apart as training specialises experts.

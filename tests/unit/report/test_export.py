@@ -145,20 +145,28 @@ def test_megatron_reads_weights_and_prefixes(tmp_path):
 
 def test_name_map_inline_yaml_and_json(tmp_path):
     run = make_run(tmp_path / "run", NINTHS)
-    inline = parse_back("llamafactory", write_export(run, "llamafactory", names="d0=my_sharegpt,d2=alpaca_en").read_text())
+    inline = parse_back(
+        "llamafactory", write_export(run, "llamafactory", names="d0=my_sharegpt,d2=alpaca_en").read_text()
+    )
     assert inline[0] == ["my_sharegpt", "d1", "alpaca_en", "d3"]  # unmapped datasets keep moemix's name
     (tmp_path / "names.yaml").write_text("d0: sharegpt\nd1: '2024'\nd2: code\nd3: math\n")
     (tmp_path / "names.json").write_text(json.dumps({"d3": "m", "d0": "s", "d1": "c", "d2": "x"}))
     assert parse_back("hf", write_export(run, "hf", names=str(tmp_path / "names.yaml")).read_text())[0] == [
-        "sharegpt", "2024", "code", "math"]
-    assert parse_back("megatron-args", write_export(run, "megatron-args", names=str(tmp_path / "names.json"))
-                      .read_text())[0] == ["s", "c", "x", "m"]
+        "sharegpt",
+        "2024",
+        "code",
+        "math",
+    ]
+    assert parse_back(
+        "megatron-args", write_export(run, "megatron-args", names=str(tmp_path / "names.json")).read_text()
+    )[0] == ["s", "c", "x", "m"]
 
 
 def test_schedule_holds_each_windows_weights(tmp_path):
     first, second = [0.5, 0.25, 0.25], [0.2, 0.3, 0.5]
-    run = make_run(tmp_path / "run", second, updates=[(4, first), (8, first), (12, second)],
-                   initial=[1 / 3] * 3, global_step=16)
+    run = make_run(
+        tmp_path / "run", second, updates=[(4, first), (8, first), (12, second)], initial=[1 / 3] * 3, global_step=16
+    )
     windows = weight_windows(read_run(run))
     assert [(w["start_step"], w["end_step"]) for w in windows] == [(0, 4), (4, 8), (8, 12), (12, 16)]
     assert main(["export-weights", str(run), "--format", "llamafactory", "--schedule"]) == 0
@@ -167,15 +175,19 @@ def test_schedule_holds_each_windows_weights(tmp_path):
     # Windows 4-8 and 8-12 hold the same weights: one stage.
     assert [(s["start_step"], s["end_step"]) for s in stages] == [(0, 4), (4, 12), (12, 16)]
     assert [s["end_fraction"] for s in stages] == [0.25, 0.75, 1.0] and schedule["total_steps"] == 16
-    assert [s["interleave_probs"] for s in stages] == ["0.333334,0.333333,0.333333", "0.500000,0.250000,0.250000",
-                                                       "0.200000,0.300000,0.500000"]
+    assert [s["interleave_probs"] for s in stages] == [
+        "0.333334,0.333333,0.333333",
+        "0.500000,0.250000,0.250000",
+        "0.200000,0.300000,0.500000",
+    ]
     for stage in stages:
         np.random.default_rng(0).choice(3, p=[float(p) for p in stage["interleave_probs"].split(",")])
 
 
 def test_average_counts_each_weight_for_the_steps_it_held(tmp_path):
-    run = make_run(tmp_path / "run", [0.0, 1.0], updates=[(5, [1.0, 0.0]), (10, [0.0, 1.0])],
-                   initial=[0.5, 0.5], global_step=20)
+    run = make_run(
+        tmp_path / "run", [0.0, 1.0], updates=[(5, [1.0, 0.0]), (10, [0.0, 1.0])], initial=[0.5, 0.5], global_step=20
+    )
     names, probs = parse_back("hf", write_export(run, "hf", average=True).read_text())
     # 5 steps at (.5,.5), 5 at (1,0), 10 at (0,1): (2.5 + 5) / 20 and (2.5 + 10) / 20.
     assert probs == [0.375, 0.625]

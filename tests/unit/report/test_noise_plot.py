@@ -30,9 +30,12 @@ def with_noise(path, examples: int = 12, skip: tuple[int, ...] = ()):
     records = read_jsonl(path / "mixture.jsonl")
     for k, record in enumerate(records):
         names = list(record["weights"])
-        units = [rng.multinomial(30, np.asarray(record["loads"][n]) / sum(record["loads"][n]), size=examples)
-                 for n in names]
-        record["noise"] = None if k in skip else routing_noise(units, seed=[0, record["step"]], resamples=30).to_record()
+        units = [
+            rng.multinomial(30, np.asarray(record["loads"][n]) / sum(record["loads"][n]), size=examples) for n in names
+        ]
+        record["noise"] = (
+            None if k in skip else routing_noise(units, seed=[0, record["step"]], resamples=30).to_record()
+        )
     (path / "mixture.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return read_run(path)
 
@@ -41,8 +44,13 @@ def texts_inside(fig) -> None:
     """Every drawn text lies inside the figure (tick labels: those of ticks inside the view)."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    ticks = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-             for tick in axis.majorTicks + axis.minorTicks for t in (tick.label1, tick.label2)}
+    ticks = {
+        id(t)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis.majorTicks + axis.minorTicks
+        for t in (tick.label1, tick.label2)
+    }
     texts = [t for t in fig.findobj(Text) if id(t) not in ticks]
     for ax in fig.axes:
         if ax.get_visible():
@@ -51,10 +59,16 @@ def texts_inside(fig) -> None:
                 texts += [t for t, loc in zip(axis.get_ticklabels(), axis.get_ticklocs()) if lo <= loc <= hi]
     box = fig.bbox
     for text in texts:
-        if not text.get_visible() or not text.get_text().strip() or (text.axes is not None and not text.axes.get_visible()):
+        if (
+            not text.get_visible()
+            or not text.get_text().strip()
+            or (text.axes is not None and not text.axes.get_visible())
+        ):
             continue
         extent = text.get_window_extent(renderer)
-        inside = extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1 and extent.y0 >= box.y0 - 1 and extent.y1 <= box.y1 + 1
+        inside = (
+            extent.x0 >= box.x0 - 1 and extent.x1 <= box.x1 + 1 and extent.y0 >= box.y0 - 1 and extent.y1 <= box.y1 + 1
+        )
         assert inside, f"{text.get_text()!r} at {extent} is cut off by {box}"
 
 

@@ -34,8 +34,13 @@ def drawn(fig):
 def visible_texts(fig) -> list[Text]:
     # Only the ticks inside the view are drawn; the labels of spare ticks keep stale positions: tick labels
     # are taken from the ticks at their current locations below, the other texts from everything drawn.
-    tick_texts = {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-                  for tick in axis.majorTicks + axis.minorTicks for t in (tick.label1, tick.label2)}
+    tick_texts = {
+        id(t)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in axis.majorTicks + axis.minorTicks
+        for t in (tick.label1, tick.label2)
+    }
     texts = []
     for text in fig.findobj(Text):
         axes = text.axes
@@ -47,8 +52,11 @@ def visible_texts(fig) -> list[Text]:
         if ax.get_visible():
             for axis in (ax.xaxis, ax.yaxis):
                 lo, hi = sorted(axis.get_view_interval())
-                texts += [t for t, loc in zip(axis.get_ticklabels(), axis.get_ticklocs())
-                          if t.get_visible() and t.get_text().strip() and lo - 1e-9 <= loc <= hi + 1e-9]
+                texts += [
+                    t
+                    for t, loc in zip(axis.get_ticklabels(), axis.get_ticklocs())
+                    if t.get_visible() and t.get_text().strip() and lo - 1e-9 <= loc <= hi + 1e-9
+                ]
     return texts
 
 
@@ -57,8 +65,9 @@ def assert_text_inside(fig):
     box = fig.bbox
     for text in visible_texts(fig):
         extent = text.get_window_extent(renderer)
-        assert (extent.x0 >= box.x0 - 1 and extent.y0 >= box.y0 - 1 and extent.x1 <= box.x1 + 1
-                and extent.y1 <= box.y1 + 1), f"{text.get_text()!r} at {extent} is cut off by the figure {box}"
+        assert (
+            extent.x0 >= box.x0 - 1 and extent.y0 >= box.y0 - 1 and extent.x1 <= box.x1 + 1 and extent.y1 <= box.y1 + 1
+        ), f"{text.get_text()!r} at {extent} is cut off by the figure {box}"
 
 
 def assert_apart(labels, renderer, what):
@@ -126,8 +135,14 @@ def test_legends_sit_beside_the_axes(make_run, n):
 def test_no_text_is_cut_off(make_run, n):
     run = read_run(make_run(n))
     periodic = read_run(make_run(n, periodic_dev_loss=True))
-    figures = [weights_figure(run), loads_figure(run), distances_figure(run), realised_figure(run),
-               dev_loss_figure(run), dev_loss_figure(periodic)]
+    figures = [
+        weights_figure(run),
+        loads_figure(run),
+        distances_figure(run),
+        realised_figure(run),
+        dev_loss_figure(run),
+        dev_loss_figure(periodic),
+    ]
     for fig in figures:
         assert_text_inside(fig)
         width, height = fig.get_size_inches()
@@ -247,4 +262,3 @@ def test_single_plots_from_records_for_inspect(make_run, tmp_path):
     plot_distances(records, tmp_path / "distances.png")
     for name in ("loads.png", "distances.png"):
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
-

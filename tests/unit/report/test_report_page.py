@@ -69,8 +69,9 @@ def test_the_report_opens_with_words_not_json(make_run, n):
     header = dict(zip(page.text[2::2], page.text[3::2]))  # after the title and the path: label, value pairs
     assert header["Status"] == "finished"
     assert header["Model"].startswith("tiny mixtral, random init")
-    assert header["Policy"] == ("dynamic (eta 10, c 0.05, distance l2, criterion mean, source probe, layers last), "
-                                "updated every 20 steps")
+    assert header["Policy"] == (
+        "dynamic (eta 10, c 0.05, distance l2, criterion mean, source probe, layers last), updated every 20 steps"
+    )
     assert header["Datasets"].startswith(f"{n}: ")
     assert header["Steps"] == "600 of 600; 30 mixture updates"
     assert header["Tokens"].endswith(" trained on") and header["Wall time"] == "1 h 02 min"
@@ -82,15 +83,25 @@ def test_the_weights_table_has_every_dataset_and_its_figures(make_run, n):
     page = parse(write_report(run_dir))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     head, *body = page.rows[: n + 1]
-    assert head == ["dataset", "start weight", "final weight", "time-averaged weight", "share of draws", "tokens",
-                    "dev loss start", "dev loss end", "change"]
+    assert head == [
+        "dataset",
+        "start weight",
+        "final weight",
+        "time-averaged weight",
+        "share of draws",
+        "tokens",
+        "dev loss start",
+        "dev loss end",
+        "change",
+    ]
     assert [row[0] for row in body] == list(metrics["weights"])
     for row in body:
         name = row[0]
         assert float(row[2]) == pytest.approx(metrics["weights"][name], abs=5e-5)
         assert int(row[5].replace(",", "")) == metrics["tokens_seen"][name]
-        assert float(row[8]) == pytest.approx(metrics[f"eval/{name}/loss"] - metrics[f"eval_initial/{name}/loss"],
-                                              abs=5e-5)
+        assert float(row[8]) == pytest.approx(
+            metrics[f"eval/{name}/loss"] - metrics[f"eval_initial/{name}/loss"], abs=5e-5
+        )
     assert len(page.images) == 5 and all(src.startswith("data:image/png;base64,") for src in page.images)
 
 
@@ -115,21 +126,38 @@ def test_a_run_without_config_file_still_reports(make_run):
 def test_policy_lines_name_the_knobs_the_policy_reads():
     assert describe_policy({"policy": "uniform", "eta": 10.0, "interval": 100}) == "uniform, updated every 100 steps"
     assert describe_policy({"policy": "odm", "odm_alpha": 0.9, "eta": 10.0, "interval": 50}) == (
-        "odm (odm_alpha 0.9), updated every 50 steps")
-    line = describe_policy({"policy": "dynamic", "eta": 5.0, "c": 0.1, "source": "online", "layers": [-1, -2],
-                            "load_ema": 0.5, "count_prompt_tokens": False, "floor": 0.01, "ceiling": 1.0})
-    assert line == ("dynamic (eta 5, c 0.1, source online, layers [-1, -2], load_ema 0.5, "
-                    "loads of assistant tokens only, floor 0.01)")
+        "odm (odm_alpha 0.9), updated every 50 steps"
+    )
+    line = describe_policy(
+        {
+            "policy": "dynamic",
+            "eta": 5.0,
+            "c": 0.1,
+            "source": "online",
+            "layers": [-1, -2],
+            "load_ema": 0.5,
+            "count_prompt_tokens": False,
+            "floor": 0.01,
+            "ceiling": 1.0,
+        }
+    )
+    assert line == (
+        "dynamic (eta 5, c 0.1, source online, layers [-1, -2], load_ema 0.5, "
+        "loads of assistant tokens only, floor 0.01)"
+    )
     assert describe_policy({"policy": "static", "weights": {"a": 0.7, "b": 0.3}}) == "static (weights a 0.7, b 0.3)"
 
 
 def test_model_lines():
-    assert describe_model({"name_or_path": "builtin:smollm2", "upcycle": {"experts": 8, "top_k": 2, "layers": "all",
-                                                                         "mode": "copy"}, "lora": {"r": 16}}) == (
-        "builtin:smollm2; upcycled to 8 experts, top-2, layers all, copy; LoRA r=16")
+    assert describe_model(
+        {
+            "name_or_path": "builtin:smollm2",
+            "upcycle": {"experts": 8, "top_k": 2, "layers": "all", "mode": "copy"},
+            "lora": {"r": 16},
+        }
+    ) == ("builtin:smollm2; upcycled to 8 experts, top-2, layers all, copy; LoRA r=16")
 
 
 @pytest.mark.parametrize("seconds, text", [(8.44, "8.4 s"), (252, "4 min 12 s"), (11100, "3 h 05 min")])
 def test_durations(seconds, text):
     assert duration(seconds) == text
-

@@ -62,7 +62,11 @@ def test_a_consistent_gain_over_five_seeds_is_marked_with_its_intervals():
 
 
 def test_a_seed_without_its_uniform_run_is_not_paired():
-    rows = [row("uniform", 1, {"a": 1.0, "b": 1.0}), row("dynamic", 1, {"a": 2.0, "b": 2.0}), row("dynamic", 2, {"a": 0.0, "b": 0.0})]
+    rows = [
+        row("uniform", 1, {"a": 1.0, "b": 1.0}),
+        row("dynamic", 1, {"a": 2.0, "b": 2.0}),
+        row("dynamic", 2, {"a": 0.0, "b": 0.0}),
+    ]
     dynamic = dict(zip(cells(markdown(rows), "strategy"), cells(markdown(rows), "dynamic")))
     assert dynamic["vs uniform, per seed"] == "1: +1.0000"
     assert dynamic["vs uniform"] == "1.0000"

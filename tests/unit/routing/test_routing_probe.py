@@ -64,8 +64,12 @@ def test_probe_stops_after_the_read_layer_without_later_layers_or_logits():
     hooks = [
         model.lm_head.register_forward_hook(lambda *a: calls.__setitem__("lm_head", calls["lm_head"] + 1)),
         model.model.norm.register_forward_hook(lambda *a: calls.__setitem__("norm", calls["norm"] + 1)),
-        model.model.layers[3].register_forward_hook(lambda *a: calls.__setitem__("last layer", calls["last layer"] + 1)),
-        layers[2].experts.register_forward_hook(lambda *a: calls.__setitem__("experts read", calls["experts read"] + 1)),
+        model.model.layers[3].register_forward_hook(
+            lambda *a: calls.__setitem__("last layer", calls["last layer"] + 1)
+        ),
+        layers[2].experts.register_forward_hook(
+            lambda *a: calls.__setitem__("experts read", calls["experts read"] + 1)
+        ),
     ]
     probe = [dev_batches(seed) for seed in range(2)]
 

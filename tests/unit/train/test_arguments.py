@@ -36,10 +36,16 @@ def test_the_run_module_keeps_the_old_names():
 @pytest.mark.parametrize(
     ("training", "overrides", "expected"),
     [
-        ("{load_best_model_at_end: true, save_strategy: steps}", [],
-         "<config>:5: training.load_best_model_at_end: --load_best_model_at_end requires the save and eval strategy to match"),
-        ("{}", ["--lr_scheduler_type=reduce_lr_on_plateau"],
-         "command-line override --lr_scheduler_type: lr_scheduler_type reduce_lr_on_plateau requires an eval strategy"),
+        (
+            "{load_best_model_at_end: true, save_strategy: steps}",
+            [],
+            "<config>:5: training.load_best_model_at_end: --load_best_model_at_end requires the save and eval strategy to match",
+        ),
+        (
+            "{}",
+            ["--lr_scheduler_type=reduce_lr_on_plateau"],
+            "command-line override --lr_scheduler_type: lr_scheduler_type reduce_lr_on_plateau requires an eval strategy",
+        ),
     ],
 )
 def test_combinations_transformers_rejects_name_the_field_and_place(training, overrides, expected):
@@ -49,10 +55,13 @@ def test_combinations_transformers_rejects_name_the_field_and_place(training, ov
     assert str(info.value).startswith(expected) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize(("training", "overrides", "place"), [
-    ("{max_steps: 0}", [], "<config>:5: training.max_steps"),
-    ("{}", ["--max_steps=0"], "command-line override --max_steps"),
-])
+@pytest.mark.parametrize(
+    ("training", "overrides", "place"),
+    [
+        ("{max_steps: 0}", [], "<config>:5: training.max_steps"),
+        ("{}", ["--max_steps=0"], "command-line override --max_steps"),
+    ],
+)
 def test_zero_steps_is_refused_rather_than_read_as_no_limit(training, overrides, place):
     config = load_config(text=BASE + f"training: {training}", overrides=overrides)
     with pytest.raises(ConfigError, match="max_steps 0 trains nothing") as info:

@@ -45,14 +45,23 @@ DEFAULT_COLLAPSE_WARNING = MixingConfig().collapse_warning
 
 def callback(tmp_path, probe, policy, collapse_warning=DEFAULT_COLLAPSE_WARNING, names=NAMES):
     sampler = MixtureSampler([100] * len(names), policy.initial_weights(len(names)), seed=7)
-    return MixingCallback(names, policy, sampler, probe, interval=10, log_path=tmp_path / "mixture.jsonl",
-                          collapse_warning=collapse_warning, scalars=PendingScalars())
+    return MixingCallback(
+        names,
+        policy,
+        sampler,
+        probe,
+        interval=10,
+        log_path=tmp_path / "mixture.jsonl",
+        collapse_warning=collapse_warning,
+        scalars=PendingScalars(),
+    )
 
 
 def paper(noise_aware: bool = False) -> DynamicPolicy:
     m = MixingConfig()
-    return DynamicPolicy(eta=m.eta, c=m.c, distance=m.distance, criterion=m.criterion, noise_aware=noise_aware,
-                         noise_z=m.noise_z)
+    return DynamicPolicy(
+        eta=m.eta, c=m.c, distance=m.distance, criterion=m.criterion, noise_aware=noise_aware, noise_z=m.noise_z
+    )
 
 
 def warnings_of(caplog) -> list[str]:
@@ -100,8 +109,10 @@ def test_a_direction_within_the_noise_is_said_and_the_noise_aware_update_stays_n
     assert len(said) == 2 and all("step 10: the update's direction is within the sampling noise" in s for s in said)
     assert "leaves what is within the noise out" in said[1]
     uniform = np.full(4, 0.25)
-    assert (np.abs(np.array(list(aware["weights"].values())) - uniform).sum()
-            < np.abs(np.array(list(plain["weights"].values())) - uniform).sum())
+    assert (
+        np.abs(np.array(list(aware["weights"].values())) - uniform).sum()
+        < np.abs(np.array(list(plain["weights"].values())) - uniform).sum()
+    )
 
 
 def test_a_weight_of_0_86_on_one_dataset_warns_of_collapse_with_the_default_threshold(tmp_path, caplog):
@@ -112,15 +123,25 @@ def test_a_weight_of_0_86_on_one_dataset_warns_of_collapse_with_the_default_thre
     with caplog.at_level(logging.WARNING):
         callback(tmp_path / "b", probe_of(DISTINCT), StaticPolicy([0.86, 0.05, 0.05, 0.04])).update(10, model)
     said = [s for s in warnings_of(caplog) if "collapsed" in s]
-    assert said == ["step 10: the mixture has collapsed onto 'a' (weight 0.860 > 0.80); set mixing.floor or a "
-                    "smaller mixing.eta to keep the others in play"]
+    assert said == [
+        "step 10: the mixture has collapsed onto 'a' (weight 0.860 > 0.80); set mixing.floor or a "
+        "smaller mixing.eta to keep the others in play"
+    ]
 
 
 def test_past_the_dataset_limit_the_noise_is_not_estimated_unless_the_policy_reads_it(tmp_path, caplog):
     model = tiny_moe("mixtral", seed=0)
     names = [f"d{i}" for i in range(MAX_DATASETS + 1)]
-    probe = [[{"input_ids": torch.tensor([[3 + i % 200, 4, 5]] * 2), "attention_mask": torch.ones(2, 3, dtype=torch.long),
-               "labels": torch.ones(2, 3, dtype=torch.long)}] for i in range(len(names))]
+    probe = [
+        [
+            {
+                "input_ids": torch.tensor([[3 + i % 200, 4, 5]] * 2),
+                "attention_mask": torch.ones(2, 3, dtype=torch.long),
+                "labels": torch.ones(2, 3, dtype=torch.long),
+            }
+        ]
+        for i in range(len(names))
+    ]
     record = callback(tmp_path / "plain", probe, paper(), names=names).update(10, model)
     assert record["noise"] is None
     record = callback(tmp_path / "aware", probe, paper(noise_aware=True), names=names).update(10, model)

@@ -62,8 +62,10 @@ def _c_sum(rng: random.Random) -> _Spec:
     else:
         body, how = _body(f"return sum({arg})"), "uses the built-in sum function"
     return _Spec(
-        name=rng.choice(("sum_list", "list_total", "add_all")), params=arg,
-        does="returns the sum of all the numbers in a list", body=body,
+        name=rng.choice(("sum_list", "list_total", "add_all")),
+        params=arg,
+        does="returns the sum of all the numbers in a list",
+        body=body,
         cases=tuple(((xs,), sum(xs)) for xs in (_ints(rng), _ints(rng), [])),
         explanation=f"The function {how}; an empty list gives 0.",
     )
@@ -77,8 +79,11 @@ def _c_reverse(rng: random.Random) -> _Spec:
         body, how = _body(f'return "".join(reversed({arg}))'), "joins the characters produced by reversed()"
     texts = (rng.choice(_WORDS), " ".join(rng.sample(_WORDS, 2)), "")
     return _Spec(
-        name=rng.choice(("reverse_string", "reverse_text", "backwards")), params=arg,
-        does="returns the given string reversed", body=body, cases=tuple(((t,), t[::-1]) for t in texts),
+        name=rng.choice(("reverse_string", "reverse_text", "backwards")),
+        params=arg,
+        does="returns the given string reversed",
+        body=body,
+        cases=tuple(((t,), t[::-1]) for t in texts),
         explanation=f"It {how} to build the reversed string.",
     )
 
@@ -88,12 +93,15 @@ def _c_vowels(rng: random.Random) -> _Spec:
     if rng.random() < 0.5:
         body = _body(f'return sum(1 for ch in {arg}.lower() if ch in "aeiou")')
     else:
-        body = _body("count = 0", f"for ch in {arg}.lower():", '    if ch in "aeiou":', "        count += 1",
-                     "return count")
+        body = _body(
+            "count = 0", f"for ch in {arg}.lower():", '    if ch in "aeiou":', "        count += 1", "return count"
+        )
     texts = (" ".join(rng.sample(_WORDS, 2)).capitalize(), rng.choice(_WORDS).upper(), "rhythm")
     return _Spec(
-        name=rng.choice(("count_vowels", "vowel_count")), params=arg,
-        does="counts the vowels (a, e, i, o, u) in a string, ignoring case", body=body,
+        name=rng.choice(("count_vowels", "vowel_count")),
+        params=arg,
+        does="counts the vowels (a, e, i, o, u) in a string, ignoring case",
+        body=body,
         cases=tuple(((t,), sum(1 for ch in t.lower() if ch in "aeiou")) for t in texts),
         explanation='It lowercases the string and counts the characters found in "aeiou".',
     )
@@ -117,13 +125,16 @@ def _c_fizzbuzz(rng: random.Random) -> _Spec:
     )
 
     def reference(n: int) -> list[str]:
-        return [w1 + w2 if i % a == 0 and i % b == 0 else w1 if i % a == 0 else w2 if i % b == 0 else str(i)
-                for i in range(1, n + 1)]
+        return [
+            w1 + w2 if i % a == 0 and i % b == 0 else w1 if i % a == 0 else w2 if i % b == 0 else str(i)
+            for i in range(1, n + 1)
+        ]
 
     return _Spec(
-        name=rng.choice(("fizzbuzz", f"{w1.lower()}_{w2.lower()}")), params="n",
+        name=rng.choice(("fizzbuzz", f"{w1.lower()}_{w2.lower()}")),
+        params="n",
         does=f'returns a list of strings for the numbers 1 to n, using "{w1}" for multiples of {a}, "{w2}" for '
-             f'multiples of {b}, "{w1}{w2}" for multiples of both, and the number itself otherwise',
+        f'multiples of {b}, "{w1}{w2}" for multiples of both, and the number itself otherwise',
         body=body,
         cases=tuple(((n,), reference(n)) for n in (b + 1, a * b + rng.randint(0, 3), 0)),
         explanation="It checks the combined case first, so multiples of both numbers get both words.",
@@ -134,7 +145,8 @@ def _c_fizzbuzz(rng: random.Random) -> _Spec:
 def _c_maximum(rng: random.Random) -> _Spec:
     arg = rng.choice(("numbers", "values", "items"))
     return _Spec(
-        name=rng.choice(("find_max", "largest", "max_value")), params=arg,
+        name=rng.choice(("find_max", "largest", "max_value")),
+        params=arg,
         does="returns the largest number in a non-empty list without using max()",
         body=_body(f"best = {arg}[0]", f"for x in {arg}[1:]:", "    if x > best:", "        best = x", "return best"),
         cases=tuple(((xs,), max(xs)) for xs in (_ints(rng), _ints(rng, -90, -1), [rng.randint(0, 9)])),
@@ -144,15 +156,19 @@ def _c_maximum(rng: random.Random) -> _Spec:
 
 def _c_palindrome(rng: random.Random) -> _Spec:
     arg = rng.choice(("text", "s", "phrase"))
-    texts = (rng.choice(("Racecar", "Never odd or even", "Step on no pets", "Was it a car or a cat I saw?")),
-             rng.choice(_WORDS).capitalize(), rng.choice(("A man, a plan, a canal: Panama", "No lemon, no melon")))
+    texts = (
+        rng.choice(("Racecar", "Never odd or even", "Step on no pets", "Was it a car or a cat I saw?")),
+        rng.choice(_WORDS).capitalize(),
+        rng.choice(("A man, a plan, a canal: Panama", "No lemon, no melon")),
+    )
 
     def reference(text: str) -> bool:
         kept = "".join(ch for ch in text.lower() if ch.isalnum())
         return kept == kept[::-1]
 
     return _Spec(
-        name=rng.choice(("is_palindrome", "check_palindrome")), params=arg,
+        name=rng.choice(("is_palindrome", "check_palindrome")),
+        params=arg,
         does="checks whether a string reads the same backwards, ignoring case, spaces and punctuation",
         body=_body(f"cleaned = [ch.lower() for ch in {arg} if ch.isalnum()]", "return cleaned == cleaned[::-1]"),
         cases=tuple(((t,), reference(t)) for t in texts),
@@ -168,8 +184,12 @@ def _c_factorial(rng: random.Random) -> _Spec:
         body = _body("if n <= 1:", "    return 1", "return n * factorial(n - 1)")
         explanation = "It calls itself on n - 1 until it reaches the base case n <= 1, which returns 1."
     return _Spec(
-        name="factorial", params="n", does="returns the factorial of a non-negative integer n", body=body,
-        cases=tuple(((n,), math.factorial(n)) for n in (rng.randint(2, 12), 0, 1)), explanation=explanation,
+        name="factorial",
+        params="n",
+        does="returns the factorial of a non-negative integer n",
+        body=body,
+        cases=tuple(((n,), math.factorial(n)) for n in (rng.randint(2, 12), 0, 1)),
+        explanation=explanation,
         complexity="O(n) time, because it performs one multiplication per number up to n",
     )
 
@@ -179,7 +199,8 @@ def _c_fibonacci(rng: random.Random) -> _Spec:
     while len(fib) < 40:
         fib.append(fib[-1] + fib[-2])
     return _Spec(
-        name=rng.choice(("fibonacci", "nth_fibonacci", "fib")), params="n",
+        name=rng.choice(("fibonacci", "nth_fibonacci", "fib")),
+        params="n",
         does="returns the n-th Fibonacci number, with fib(0) = 0 and fib(1) = 1",
         body=_body("a, b = 0, 1", "for _ in range(n):", "    a, b = b, a + b", "return a"),
         cases=tuple(((n,), fib[n]) for n in (rng.randint(5, 39), 0, 1)),
@@ -196,10 +217,15 @@ def _c_frequency(rng: random.Random) -> _Spec:
         text = " ".join(w.capitalize() if rng.random() < 0.3 else w for w in words)
         cases.insert(0, ((text,), dict(collections.Counter(words))))
     return _Spec(
-        name=rng.choice(("word_frequency", "count_words")), params=arg,
+        name=rng.choice(("word_frequency", "count_words")),
+        params=arg,
         does="returns a dictionary mapping each lowercase word of a string to the number of times it appears",
-        body=_body("counts = {}", f"for word in {arg}.lower().split():", "    counts[word] = counts.get(word, 0) + 1",
-                   "return counts"),
+        body=_body(
+            "counts = {}",
+            f"for word in {arg}.lower().split():",
+            "    counts[word] = counts.get(word, 0) + 1",
+            "return counts",
+        ),
         cases=tuple(cases),
         explanation="It splits the text on whitespace and counts each lowercased word with dict.get.",
         complexity="O(n) time in the length of the text",
@@ -213,19 +239,24 @@ def _c_multiples(rng: random.Random) -> _Spec:
         xs, k = _ints(rng, 0, 40), rng.randint(2, 7)
         cases.append(((xs, k), [x for x in xs if x % k == 0]))
     return _Spec(
-        name=rng.choice(("filter_multiples", "multiples_of", "keep_divisible")), params=f"{arg}, k",
+        name=rng.choice(("filter_multiples", "multiples_of", "keep_divisible")),
+        params=f"{arg}, k",
         does="returns the numbers from a list that are divisible by k, in their original order",
-        body=_body(f"return [x for x in {arg} if x % k == 0]"), cases=tuple(cases),
+        body=_body(f"return [x for x in {arg} if x % k == 0]"),
+        cases=tuple(cases),
         explanation="The list comprehension keeps x only when x % k is zero.",
     )
 
 
 def _c_celsius(rng: random.Random) -> _Spec:
     return _Spec(
-        name=rng.choice(("celsius_to_fahrenheit", "c_to_f", "to_fahrenheit")), params="celsius",
-        does="converts a temperature from Celsius to Fahrenheit", body=_body("return celsius * 9 / 5 + 32"),
+        name=rng.choice(("celsius_to_fahrenheit", "c_to_f", "to_fahrenheit")),
+        params="celsius",
+        does="converts a temperature from Celsius to Fahrenheit",
+        body=_body("return celsius * 9 / 5 + 32"),
         cases=tuple(((c,), c * 9 / 5 + 32) for c in (100, -40, 5 * rng.randint(-8, 20))),
-        explanation="It applies the formula F = C * 9 / 5 + 32.", complexity="O(1) time, since it is a single formula",
+        explanation="It applies the formula F = C * 9 / 5 + 32.",
+        complexity="O(1) time, since it is a single formula",
     )
 
 
@@ -234,10 +265,19 @@ def _c_prime(rng: random.Random) -> _Spec:
         return n >= 2 and all(n % d for d in range(2, n))
 
     return _Spec(
-        name=rng.choice(("is_prime", "check_prime")), params="n",
+        name=rng.choice(("is_prime", "check_prime")),
+        params="n",
         does="returns True if n is a prime number and False otherwise",
-        body=_body("if n < 2:", "    return False", "i = 2", "while i * i <= n:", "    if n % i == 0:",
-                   "        return False", "    i += 1", "return True"),
+        body=_body(
+            "if n < 2:",
+            "    return False",
+            "i = 2",
+            "while i * i <= n:",
+            "    if n % i == 0:",
+            "        return False",
+            "    i += 1",
+            "return True",
+        ),
         cases=tuple(((n,), reference(n)) for n in (rng.choice((7, 13, 29, 97, 101)), rng.randint(4, 200), 1)),
         explanation="It tries divisors up to the square root of n: a larger factor would pair with a smaller one.",
         complexity="O(sqrt(n)) time",
@@ -248,10 +288,18 @@ def _c_dedupe(rng: random.Random) -> _Spec:
     arg = rng.choice(("items", "values"))
     lists = (_ints(rng, 0, 6), [rng.choice(_WORDS[:4]) for _ in range(5)], [])
     return _Spec(
-        name=rng.choice(("remove_duplicates", "unique_in_order", "dedupe")), params=arg,
+        name=rng.choice(("remove_duplicates", "unique_in_order", "dedupe")),
+        params=arg,
         does="removes duplicates from a list while keeping the first occurrence of each item in order",
-        body=_body("seen = set()", "result = []", f"for x in {arg}:", "    if x not in seen:", "        seen.add(x)",
-                   "        result.append(x)", "return result"),
+        body=_body(
+            "seen = set()",
+            "result = []",
+            f"for x in {arg}:",
+            "    if x not in seen:",
+            "        seen.add(x)",
+            "        result.append(x)",
+            "return result",
+        ),
         cases=tuple(((xs,), list(dict.fromkeys(xs))) for xs in lists),
         explanation="A set remembers what was already seen, and the result list keeps the original order.",
     )
@@ -264,9 +312,11 @@ def _c_gcd(rng: random.Random) -> _Spec:
         x, y = g * rng.randint(1, 20), g * rng.randint(1, 20)
         cases.append(((x, y), math.gcd(x, y)))
     return _Spec(
-        name=rng.choice(("gcd", "greatest_common_divisor")), params="a, b",
+        name=rng.choice(("gcd", "greatest_common_divisor")),
+        params="a, b",
         does="returns the greatest common divisor of two positive integers using Euclid's algorithm",
-        body=_body("while b:", "    a, b = b, a % b", "return a"), cases=tuple(cases),
+        body=_body("while b:", "    a, b = b, a % b", "return a"),
+        cases=tuple(cases),
         explanation="Each step replaces (a, b) with (b, a % b); when b reaches zero, a holds the answer.",
         complexity="O(log(min(a, b))) time",
     )
@@ -276,7 +326,8 @@ def _c_title_case(rng: random.Random) -> _Spec:
     arg = rng.choice(("text", "sentence"))
     texts = (" ".join(rng.sample(_WORDS, 3)), " ".join(rng.sample(_WORDS, 2)).upper(), "")
     return _Spec(
-        name=rng.choice(("capitalize_words", "title_case")), params=arg,
+        name=rng.choice(("capitalize_words", "title_case")),
+        params=arg,
         does="capitalizes the first letter of every word, making the other letters lowercase",
         body=_body(f'return " ".join(word.capitalize() for word in {arg}.split())'),
         cases=tuple(((t,), " ".join(w.capitalize() for w in t.split())) for t in texts),
@@ -288,10 +339,17 @@ def _c_running_total(rng: random.Random) -> _Spec:
     arg = rng.choice(("numbers", "values"))
     lists = (_ints(rng, 0, 20), _ints(rng, -10, 10), [])
     return _Spec(
-        name=rng.choice(("running_total", "cumulative_sum", "prefix_sums")), params=arg,
+        name=rng.choice(("running_total", "cumulative_sum", "prefix_sums")),
+        params=arg,
         does="returns a list where each element is the sum of all numbers up to that position",
-        body=_body("totals = []", "total = 0", f"for x in {arg}:", "    total += x", "    totals.append(total)",
-                   "return totals"),
+        body=_body(
+            "totals = []",
+            "total = 0",
+            f"for x in {arg}:",
+            "    total += x",
+            "    totals.append(total)",
+            "return totals",
+        ),
         cases=tuple(((xs,), [sum(xs[: i + 1]) for i in range(len(xs))]) for xs in lists),
         explanation="It keeps a running total and appends it after adding each number.",
     )
@@ -307,8 +365,11 @@ def _c_count_char(rng: random.Random) -> _Spec:
         text, char = " ".join(rng.sample(_WORDS, 2)), rng.choice("aeinorst")
         cases.append(((text, char), sum(1 for c in text if c == char)))
     return _Spec(
-        name=rng.choice(("count_char", "count_occurrences")), params="text, char",
-        does="counts how many times a given character appears in a string", body=body, cases=tuple(cases),
+        name=rng.choice(("count_char", "count_occurrences")),
+        params="text, char",
+        does="counts how many times a given character appears in a string",
+        body=body,
+        cases=tuple(cases),
         explanation="It compares every character of the text with the one we are looking for.",
     )
 
@@ -322,34 +383,61 @@ def _c_average(rng: random.Random) -> _Spec:
         cases.append(((xs,), sum(xs) / len(xs)))
     cases.append((([],), 0.0))
     return _Spec(
-        name=rng.choice(("average", "mean", "list_average")), params=arg,
+        name=rng.choice(("average", "mean", "list_average")),
+        params=arg,
         does="returns the average of a list of numbers, or 0.0 for an empty list",
-        body=_body(f"if not {arg}:", "    return 0.0", f"return sum({arg}) / len({arg})"), cases=tuple(cases),
+        body=_body(f"if not {arg}:", "    return 0.0", f"return sum({arg}) / len({arg})"),
+        cases=tuple(cases),
         explanation="It divides the sum by the count, after handling the empty list so that it never divides by zero.",
     )
 
 
 def _c_anagram(rng: random.Random) -> _Spec:
-    pairs = (rng.choice((("listen", "silent"), ("Dormitory", "dirty room"), ("The eyes", "they see"))),
-             (rng.choice(_WORDS), rng.choice(_WORDS)[::-1].capitalize()), ("apple", "paper"))
+    pairs = (
+        rng.choice((("listen", "silent"), ("Dormitory", "dirty room"), ("The eyes", "they see"))),
+        (rng.choice(_WORDS), rng.choice(_WORDS)[::-1].capitalize()),
+        ("apple", "paper"),
+    )
 
     def reference(x: str, y: str) -> bool:
         return collections.Counter(x.replace(" ", "").lower()) == collections.Counter(y.replace(" ", "").lower())
 
     return _Spec(
-        name=rng.choice(("is_anagram", "are_anagrams")), params="a, b",
+        name=rng.choice(("is_anagram", "are_anagrams")),
+        params="a, b",
         does="checks whether two strings are anagrams of each other, ignoring spaces and case",
-        body=_body('clean_a = sorted(a.replace(" ", "").lower())', 'clean_b = sorted(b.replace(" ", "").lower())',
-                   "return clean_a == clean_b"),
+        body=_body(
+            'clean_a = sorted(a.replace(" ", "").lower())',
+            'clean_b = sorted(b.replace(" ", "").lower())',
+            "return clean_a == clean_b",
+        ),
         cases=tuple(((x, y), reference(x, y)) for x, y in pairs),
         explanation="Two strings are anagrams when their sorted letters are equal.",
         complexity="O(n log n) time, because of the sorting",
     )
 
 
-_CODE_KINDS = (_c_sum, _c_reverse, _c_vowels, _c_fizzbuzz, _c_maximum, _c_palindrome, _c_factorial, _c_fibonacci,
-               _c_frequency, _c_multiples, _c_celsius, _c_prime, _c_dedupe, _c_gcd, _c_title_case, _c_running_total,
-               _c_count_char, _c_average, _c_anagram)
+_CODE_KINDS = (
+    _c_sum,
+    _c_reverse,
+    _c_vowels,
+    _c_fizzbuzz,
+    _c_maximum,
+    _c_palindrome,
+    _c_factorial,
+    _c_fibonacci,
+    _c_frequency,
+    _c_multiples,
+    _c_celsius,
+    _c_prime,
+    _c_dedupe,
+    _c_gcd,
+    _c_title_case,
+    _c_running_total,
+    _c_count_char,
+    _c_average,
+    _c_anagram,
+)
 
 
 def _call(name: str, args: tuple[Any, ...]) -> str:
@@ -367,13 +455,15 @@ def code_task(rng: random.Random) -> CodeTask:
     """
     spec = rng.choice(_CODE_KINDS)(rng)
     signature = f"{spec.name}({spec.params})"
-    prompt = rng.choice((
-        f"Write a Python function `{signature}` that {spec.does}.",
-        f"Implement `{signature}` in Python. The function {spec.does}.",
-        f"I need a Python function called `{spec.name}` that {spec.does}. Could you write it for me?",
-        f"Create a function `{signature}` in Python which {spec.does}.",
-        f"Develop a Python function named `{spec.name}` that {spec.does}.",
-    ))
+    prompt = rng.choice(
+        (
+            f"Write a Python function `{signature}` that {spec.does}.",
+            f"Implement `{signature}` in Python. The function {spec.does}.",
+            f"I need a Python function called `{spec.name}` that {spec.does}. Could you write it for me?",
+            f"Create a function `{signature}` in Python which {spec.does}.",
+            f"Develop a Python function named `{spec.name}` that {spec.does}.",
+        )
+    )
     args, expected = spec.cases[0]
     if rng.random() < 0.6:
         prompt += f" For example, `{_call(spec.name, args)}` should return `{expected!r}`."
@@ -398,8 +488,13 @@ def code_conversation(rng: random.Random) -> Turns:
         The turns, in ShareGPT form.
     """
     task = code_task(rng)
-    intro = rng.choice(("Here is a Python function that does this:", "Sure! Here's a simple implementation:",
-                        "You can solve this with a short function:"))
+    intro = rng.choice(
+        (
+            "Here is a Python function that does this:",
+            "Sure! Here's a simple implementation:",
+            "You can solve this with a short function:",
+        )
+    )
     answer = f"{intro}\n\n```python\n{task.code}\n```\n\n{task.explanation}"
     args, expected = task.cases[0]
     if rng.random() < 0.5:
@@ -411,8 +506,12 @@ def code_conversation(rng: random.Random) -> Turns:
         exchanges.append(("What is the time complexity of this function?", f"It runs in {task.complexity}."))
     elif roll < 0.4:
         asserts = "\n".join(f"assert {_call(task.func_name, a)} == {e!r}" for a, e in task.cases)
-        exchanges.append(("How can I test it?", f"You can check it with a few assertions:\n\n```python\n{asserts}\n"
-                                                "```\n\nIf all of them pass, the function behaves as expected."))
+        exchanges.append(
+            (
+                "How can I test it?",
+                f"You can check it with a few assertions:\n\n```python\n{asserts}\n"
+                "```\n\nIf all of them pass, the function behaves as expected.",
+            )
+        )
     system = "You are an expert Python programmer." if rng.random() < 0.2 else None
     return conversation(exchanges, system)
-

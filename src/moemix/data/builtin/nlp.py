@@ -39,8 +39,20 @@ _TOPIC_TEMPLATES = {
     ),
 }
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _PLACES = ("library", "train station", "bakery", "museum", "stadium", "harbor", "town hall")
 _PASSIVE_VERBS = {  # past tense, past participle, objects that make sense with the verb
     ("painted", "painted"): ("fence", "portrait", "garden shed"),
@@ -62,7 +74,9 @@ _SPOTS = ("river", "market", "bridge", "fountain", "garden", "school")
 def _topic_sentence(rng: random.Random) -> tuple[str, str]:
     topic = rng.choice(list(_TOPIC_TEMPLATES))
     sentence = rng.choice(_TOPIC_TEMPLATES[topic]).format(
-        city=rng.choice(CITIES), name=rng.choice(NAMES), company=rng.choice(_COMPANIES),
+        city=rng.choice(CITIES),
+        name=rng.choice(NAMES),
+        company=rng.choice(_COMPANIES),
         weekday=rng.choice(_WEEKDAYS),
     )
     return sentence, topic
@@ -72,21 +86,27 @@ def _nlp_sentiment(rng: random.Random) -> tuple[str, str]:
     label = rng.choice(("positive", "negative"))
     adj1, adj2 = rng.sample(_POSITIVE if label == "positive" else _NEGATIVE, 2)
     subject, aspect = rng.choice(_REVIEW_SUBJECTS), rng.choice(_REVIEW_ASPECTS)
-    review = rng.choice((
-        f"The {subject} was {adj1}, and the {aspect} was {adj2}.",
-        f"I found the {aspect} of this {subject} {adj1}; overall the experience felt {adj2}.",
-        f"Honestly, the {subject} is {adj1} and its {aspect} is {adj2}.",
-    ))
-    task = rng.choice((
-        f"Classify the sentiment of the following review as positive or negative.\n\nReview: {review}",
-        f'Is the sentiment of this review positive or negative?\n\n"{review}"',
-        f"Read the review and answer with one word, positive or negative.\n{review}\nSentiment:",
-    ))
-    answer = rng.choice((
-        f"{label.capitalize()}.",
-        f'The sentiment is {label}. The reviewer uses words such as "{adj1}" and "{adj2}", which express a '
-        f"{label} opinion.",
-    ))
+    review = rng.choice(
+        (
+            f"The {subject} was {adj1}, and the {aspect} was {adj2}.",
+            f"I found the {aspect} of this {subject} {adj1}; overall the experience felt {adj2}.",
+            f"Honestly, the {subject} is {adj1} and its {aspect} is {adj2}.",
+        )
+    )
+    task = rng.choice(
+        (
+            f"Classify the sentiment of the following review as positive or negative.\n\nReview: {review}",
+            f'Is the sentiment of this review positive or negative?\n\n"{review}"',
+            f"Read the review and answer with one word, positive or negative.\n{review}\nSentiment:",
+        )
+    )
+    answer = rng.choice(
+        (
+            f"{label.capitalize()}.",
+            f'The sentiment is {label}. The reviewer uses words such as "{adj1}" and "{adj2}", which express a '
+            f"{label} opinion.",
+        )
+    )
     return task, answer
 
 
@@ -94,10 +114,12 @@ def _nlp_topic(rng: random.Random) -> tuple[str, str]:
     sentence, topic = _topic_sentence(rng)
     options = list(_TOPIC_TEMPLATES)
     rng.shuffle(options)
-    task = rng.choice((
-        f"Which topic does this sentence belong to? Options: {', '.join(options)}.\n\nSentence: {sentence}",
-        f"Classify the news headline into one of the categories ({', '.join(options)}).\n{sentence}",
-    ))
+    task = rng.choice(
+        (
+            f"Which topic does this sentence belong to? Options: {', '.join(options)}.\n\nSentence: {sentence}",
+            f"Classify the news headline into one of the categories ({', '.join(options)}).\n{sentence}",
+        )
+    )
     answer = rng.choice((topic, f"The sentence is about {topic}, so the answer is: {topic}"))
     return task, answer
 
@@ -107,30 +129,36 @@ def _nlp_extract(rng: random.Random) -> tuple[str, str]:
     if kind == 0:
         people = rng.sample(NAMES, rng.randint(2, 3))
         group = " and ".join(people) if len(people) == 2 else f"{people[0]}, {people[1]} and {people[2]}"
-        sentence = rng.choice((
-            f"On {rng.choice(_WEEKDAYS)}, {group} met at the {rng.choice(_PLACES)} in {rng.choice(CITIES)}.",
-            f"The prize was shared by {group} after a long contest in {rng.choice(CITIES)}.",
-        ))
+        sentence = rng.choice(
+            (
+                f"On {rng.choice(_WEEKDAYS)}, {group} met at the {rng.choice(_PLACES)} in {rng.choice(CITIES)}.",
+                f"The prize was shared by {group} after a long contest in {rng.choice(CITIES)}.",
+            )
+        )
         task = f"Extract all the person names mentioned in the following sentence, separated by commas.\n\n{sentence}"
         return task, ", ".join(people)
     if kind == 1:
         numbers = [rng.randint(2, 950) for _ in range(3)]
-        sentence = rng.choice((
-            "The store sold {} chairs, {} tables and {} lamps last month.",
-            "Flight {} left from gate {} with {} passengers on board.",
-            "The survey asked {} students, {} teachers and {} parents about the new schedule.",
-        )).format(*numbers)
+        sentence = rng.choice(
+            (
+                "The store sold {} chairs, {} tables and {} lamps last month.",
+                "Flight {} left from gate {} with {} passengers on board.",
+                "The survey asked {} students, {} teachers and {} parents about the new schedule.",
+            )
+        ).format(*numbers)
         task = f"List every number that appears in the text below, in order.\n\nText: {sentence}"
         return task, ", ".join(str(x) for x in numbers)
     dates = []
     for _ in range(2):
         month = rng.choice(_MONTHS)
         dates.append(f"{month} {rng.randint(1, 28)}, {rng.randint(1990, 2030)}")
-    sentence = rng.choice((
-        "The meeting was moved from {} to {}.",
-        "The museum closed on {} and reopened on {}.",
-        "Her contract started on {} and ends on {}.",
-    )).format(*dates)
+    sentence = rng.choice(
+        (
+            "The meeting was moved from {} to {}.",
+            "The museum closed on {} and reopened on {}.",
+            "Her contract started on {} and ends on {}.",
+        )
+    ).format(*dates)
     task = f"Extract the dates from this sentence.\n\n{sentence}"
     return task, "; ".join(dates)
 
@@ -142,19 +170,22 @@ def _nlp_rewrite(rng: random.Random) -> tuple[str, str]:
         return f"Rewrite the following sentence in uppercase letters:\n{sentence}", sentence.upper()
     if kind == 1:
         sentence = _topic_sentence(rng)[0].rstrip(".")
-        return (f"Reverse the order of the words in this sentence: {sentence}",
-                " ".join(reversed(sentence.split())))
+        return (f"Reverse the order of the words in this sentence: {sentence}", " ".join(reversed(sentence.split())))
     if kind == 2:
         (past, participle), objects = rng.choice(list(_PASSIVE_VERBS.items()))
         name, obj = rng.choice(NAMES), rng.choice(objects)
         when = rng.choice(("", " yesterday", " last week", " on Monday"))
-        return (f"Rewrite the sentence in the passive voice: {name} {past} the {obj}{when}.",
-                f"The {obj} was {participle} by {name}{when}.")
+        return (
+            f"Rewrite the sentence in the passive voice: {name} {past} the {obj}{when}.",
+            f"The {obj} was {participle} by {name}{when}.",
+        )
     adj = rng.sample(_ADJECTIVES, 3)
     agent, target, action, spot = (rng.choice(x) for x in (_AGENTS, _TARGETS, _ACTIONS, _SPOTS))
     sentence = f"The {adj[0]} {agent} {action} the {adj[1]} {target} near the {adj[2]} {spot}."
-    return (f"Shorten this sentence by removing every adjective: {sentence}",
-            f"The {agent} {action} the {target} near the {spot}.")
+    return (
+        f"Shorten this sentence by removing every adjective: {sentence}",
+        f"The {agent} {action} the {target} near the {spot}.",
+    )
 
 
 def nlp_conversation(rng: random.Random) -> Turns:
@@ -169,4 +200,3 @@ def nlp_conversation(rng: random.Random) -> Turns:
     task, answer = rng.choice((_nlp_sentiment, _nlp_topic, _nlp_extract, _nlp_extract, _nlp_rewrite, _nlp_rewrite))(rng)
     system = rng.choice(_NLP_SYSTEMS) if rng.random() < 0.7 else None
     return conversation([(task, answer)], system)
-

@@ -26,6 +26,7 @@ def config(tmp_path):
     return path
 
 
+@pytest.mark.slow  # 4 tiny training runs: ~17 s
 def test_compare_two_strategies_two_seeds(config, tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", str(config), "--strategies", "uniform,dynamic", "--seeds", "1,2", "--out", str(out)]

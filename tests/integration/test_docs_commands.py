@@ -184,7 +184,6 @@ NOT_RUN: dict[str, str] = {
     "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sampler_throughput.py": _BENCH,
     "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/first_step.py": _BENCH,
     "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py": _BENCH,
-    ".venv/bin/python benchmarks/gpu/compare_strategies.py --out runs/gpu_compare": "needs a GPU",
 }
 """Commands the docs print that this test does not run, each with the reason."""
 

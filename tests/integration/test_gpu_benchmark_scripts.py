@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow  # 4 tiny runs in a subprocess: ~35 s
 def test_compare_strategies_tiny_writes_its_tables_and_figures(tmp_path):
     out = tmp_path / "gpu_compare"
     cmd = [

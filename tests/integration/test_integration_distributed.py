@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from safetensors.torch import load_file
 
 SCRIPT = Path(__file__).with_name("integration_ddp.py")
@@ -41,6 +42,7 @@ def max_difference(a, b) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
+@pytest.mark.slow  # a 1-rank and a 2-rank launch: ~28 s
 def test_two_ranks_train_the_parameters_of_one_rank_with_twice_the_batch(tmp_path):
     launch(tmp_path / "one", batch=4, nproc=1)
     launch(tmp_path / "two", batch=2, nproc=2)

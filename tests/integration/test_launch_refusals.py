@@ -34,6 +34,7 @@ def launch(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
+@pytest.mark.slow  # accelerate launch: ~20 s
 def test_accelerate_launch_that_starts_one_of_two_processes_is_refused(tmp_path, cache, config):
     accelerate = shutil.which("accelerate", path=os.path.dirname(sys.executable))
     out = tmp_path / "run"
@@ -55,6 +56,7 @@ def test_accelerate_launch_that_starts_one_of_two_processes_is_refused(tmp_path,
     assert not out.exists() and not cache.exists()
 
 
+@pytest.mark.slow  # two processes: ~15 s
 def test_two_processes_that_accelerate_would_not_join_are_refused(tmp_path, cache, config):
     # use_cpu false on a machine without an accelerator: accelerate leaves each process on its own
     out = tmp_path / "run"

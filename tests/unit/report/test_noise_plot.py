@@ -72,7 +72,7 @@ def texts_inside(fig) -> None:
         assert inside, f"{text.get_text()!r} at {extent} is cut off by {box}"
 
 
-@pytest.mark.parametrize("n", [2, 4, 15, 50])
+@pytest.mark.parametrize("n", [2, 4, 15, pytest.param(50, marks=pytest.mark.slow)])
 def test_noise_plot_is_readable_and_draws_what_was_logged(make_run, n):
     run = with_noise(make_run(n, updates=12), skip=(3,))
     fig = noise_figure(run)

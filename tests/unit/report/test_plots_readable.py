@@ -17,7 +17,7 @@ from moemix.report.plots import PLOTS, plot_distances, plot_loads, plot_run, rea
 from moemix.report.run_folder import read_run
 from moemix.report.styles import GREY, HIGHLIGHT_ABOVE, HIGHLIGHTED, MAX_INCHES, line_style, short_labels
 
-COUNTS = [2, 4, 15, 50]
+COUNTS = [2, 4, 15, pytest.param(50, marks=pytest.mark.slow)]  # 50 datasets: ~10-18 s a figure
 
 
 @pytest.fixture(autouse=True)

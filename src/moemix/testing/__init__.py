@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from moemix.models.tiny import TINY_ARCHS, tiny_moe  # the builder lives in models (model.tiny uses it)
-from moemix.testing.distributed import rank_parameters, run_distributed
+from moemix.testing.distributed import rank_parameters, run_distributed, torchrun
 from moemix.testing.runs import (
     builtin_texts,
     builtin_tokenizer,
@@ -24,4 +24,5 @@ __all__ = [
     "save_tiny_model",
     "tiny_moe",
     "tiny_run_config",
+    "torchrun",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from moemix.models.tiny import TINY_ARCHS, tiny_moe  # the builder lives in models (model.tiny uses it)
 from moemix.testing.distributed import rank_parameters, run_distributed, torchrun
 from moemix.testing.runs import (
+    StopAtStep,
     builtin_texts,
     builtin_tokenizer,
     padded_batch,
@@ -14,6 +15,7 @@ from moemix.testing.runs import (
 )
 
 __all__ = [
+    "StopAtStep",
     "TINY_ARCHS",
     "builtin_texts",
     "builtin_tokenizer",

@@ -11,6 +11,7 @@ from moemix.testing.runs import (
     padded_batch,
     random_dev_batches,
     save_tiny_model,
+    schema_policy_config,
     tiny_run_config,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "rank_parameters",
     "run_distributed",
     "save_tiny_model",
+    "schema_policy_config",
     "tiny_moe",
     "tiny_run_config",
     "torchrun",

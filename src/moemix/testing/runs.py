@@ -79,6 +79,28 @@ def tiny_run_config(
     return yaml.safe_dump(sections, sort_keys=False, default_flow_style=None, width=1000)
 
 
+def schema_policy_config(max_examples: int, max_steps: int) -> str:
+    """A tiny run of dialogue, math and code that leaves ``mixing.policy`` and the eval batch size to the schema.
+
+    For tests that choose the strategy on the command line (``--mixing.policy=...``, ``moemix compare``) or
+    read what the default one does.
+
+    Args:
+        max_examples: ``max_examples`` of each domain.
+        max_steps: ``training.max_steps``.
+
+    Returns:
+        The config as YAML text (:func:`tiny_run_config`, vocabulary 400).
+    """
+    return tiny_run_config(
+        ("dialogue", "math", "code"),
+        max_examples,
+        vocab_size=400,
+        mixing={"policy": None},
+        training={"max_steps": max_steps, "per_device_eval_batch_size": None},
+    )
+
+
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 

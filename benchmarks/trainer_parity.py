@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import torch
+from cpu_run import CONFIG
 from transformers import Trainer, TrainerCallback
 
 from moemix.config import load_config
@@ -39,30 +40,6 @@ from moemix.logs import quiet_libraries
 from moemix.train import prepare_run
 from moemix.train.arguments import training_arguments
 
-CONFIG = """
-seed: 42
-max_length: 128
-eval_batches: 1
-datasets:
-  - {name: dialogue, path: "builtin:dialogue"}
-  - {name: nlp, path: "builtin:nlp"}
-  - {name: math, path: "builtin:math"}
-  - {name: code, path: "builtin:code"}
-model:
-  tiny: mixtral
-  tokenizer: builtin
-  vocab_size: 2048
-  tiny_config: {hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4,
-                num_key_value_heads: 2, num_local_experts: 8, num_experts_per_tok: 2}
-mixing: {policy: dynamic, interval: 100, probe_batches: 5, probe_batch_size: 8}
-training:
-  per_device_train_batch_size: 8
-  per_device_eval_batch_size: 8
-  learning_rate: 0.001
-  disable_tqdm: true
-  logging_strategy: "no"
-  dataloader_num_workers: 0
-"""
 VARIANTS = ("plain", "uniform", "uniform-online", "online", "probe")
 OVERRIDES = {
     "plain": ["--mixing.policy=uniform"],

@@ -8,15 +8,9 @@ import json
 import pytest
 
 from moemix.cli import main
-from moemix.testing import tiny_run_config
+from moemix.testing import schema_policy_config
 
-CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"),
-    50,
-    vocab_size=400,
-    mixing={"policy": None},
-    training={"max_steps": 4, "per_device_eval_batch_size": None},
-)
+CONFIG = schema_policy_config(max_examples=50, max_steps=4)
 
 
 @pytest.fixture()

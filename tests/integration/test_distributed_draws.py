@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import defaultdict
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 from moemix.config import load_config
 from moemix.data import MixtureSampler
 from moemix.files import read_jsonl
-from moemix.testing import tiny_run_config
+from moemix.testing import tiny_run_config, torchrun
 from moemix.train import prepare_run
 
 
@@ -75,25 +74,8 @@ def test_two_process_gloo_run(tmp_path):
     out = tmp_path / "ddp"
     config = _write(tmp_path, batch=2)  # 2 ranks x 2 x 2 accumulation = the single process's 4 x 2
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "moemix.cli",
-            "train",
-            str(config),
-            f"--output_dir={out}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
+    command = torchrun(2, "-m", "moemix.cli", "train", str(config), f"--output_dir={out}")
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = read_jsonl(out / "draws.jsonl"), read_jsonl(out / "draws.rank1.jsonl")
     assert [r["step"] for r in rank0] == [r["step"] for r in rank1] == list(range(1, 13))

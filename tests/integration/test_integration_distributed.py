@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from moemix.testing import torchrun
+
 SCRIPT = Path(__file__).with_name("integration_ddp.py")
 
 
 def launch(out: Path, batch: int, nproc: int) -> None:
-    runner = (
-        [sys.executable]
-        if nproc == 1
-        else [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            str(nproc),
-        ]
-    )
+    runner = [sys.executable] if nproc == 1 else torchrun(nproc)
     env = os.environ | {
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join([str(SCRIPT.parent), os.environ.get("PYTHONPATH", "")]),

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 from integration_runs import RANGES, dataset_of, model, ranged_datasets, tokenizer
-from transformers import TrainerCallback
 
 from moemix.files import read_jsonl
 from moemix.integrations import mixing_trainer
 from moemix.routing import capture_layers
+from moemix.testing import StopAtStep
 
 trl = pytest.importorskip("trl")
 
@@ -130,22 +130,12 @@ def test_packed_counts_equal_unpacked_counts_over_the_same_examples(tmp_path):
     assert packed.sum(axis=1).tolist() == [n * top_k for n in tokens]
 
 
-class StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-        return control
-
-
 def test_a_resumed_packed_run_equals_an_uninterrupted_one(tmp_path):
     saving = {"save_strategy": "steps", "save_steps": 3}
     whole = sft_trainer(tmp_path, tmp_path / "whole", packing=True, max_steps=9, **saving)
     whole.train()
     parts = tmp_path / "parts"
-    sft_trainer(tmp_path, parts, packing=True, max_steps=9, callbacks=[StopAt(5)], **saving).train()
+    sft_trainer(tmp_path, parts, packing=True, max_steps=9, callbacks=[StopAtStep(5)], **saving).train()
     assert [r["step"] for r in read_jsonl(parts / "mixture.jsonl")] == [2, 4]  # stopped after the update at 4
     assert (parts / "checkpoint-3" / "moemix_state.json").is_file()
 

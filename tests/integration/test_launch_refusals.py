@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from moemix.cli import main
-from moemix.testing import tiny_run_config
+from moemix.testing import tiny_run_config, torchrun
 
 # Every launch here is refused before the config's data or model loads: what it would train does not matter.
 CONFIG = tiny_run_config(
@@ -61,18 +61,7 @@ def test_two_processes_that_accelerate_would_not_join_are_refused(tmp_path, cach
     # use_cpu false on a machine without an accelerator: accelerate leaves each process on its own
     out = tmp_path / "run"
     proc = launch(
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "moemix.cli",
-        "train",
-        str(config),
-        f"--output_dir={out}",
-        "--training.use_cpu=false",
+        *torchrun(2, "-m", "moemix.cli", "train", str(config), f"--output_dir={out}", "--training.use_cpu=false")
     )
     assert proc.returncode != 0
     lines = refusals(proc.stderr)

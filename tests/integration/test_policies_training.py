@@ -11,16 +11,10 @@ from moemix.cli import main
 from moemix.config import load_config
 from moemix.errors import ConfigError
 from moemix.files import read_jsonl
-from moemix.testing import tiny_run_config
+from moemix.testing import schema_policy_config
 from moemix.train import prepare_run
 
-CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"),
-    50,
-    vocab_size=400,
-    mixing={"policy": None},
-    training={"max_steps": 8, "per_device_eval_batch_size": None},
-)
+CONFIG = schema_policy_config(max_examples=50, max_steps=8)
 
 
 def _train(tmp_path, *overrides):

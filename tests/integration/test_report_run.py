@@ -11,16 +11,10 @@ from moemix.config import load_config
 from moemix.errors import MoemixError
 from moemix.report import plot_run, write_report
 from moemix.report.plots import PLOTS
-from moemix.testing import tiny_run_config
+from moemix.testing import schema_policy_config
 from moemix.train import prepare_run
 
-CONFIG = tiny_run_config(
-    ("dialogue", "math", "code"),
-    60,
-    vocab_size=400,
-    mixing={"policy": None},
-    training={"max_steps": 6, "per_device_eval_batch_size": None},
-)
+CONFIG = schema_policy_config(max_examples=60, max_steps=6)
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from transformers import TrainerCallback
 from workspace import ALPHABETS, NAMES, write_config
 
 from moemix.errors import ConfigError
 from moemix.integrations.llamafactory import main, mixing_installed, run_exp, split_config
+from moemix.testing import StopAtStep
 
 IGNORE_INDEX = -100
 
@@ -78,21 +78,11 @@ def test_a_llamafactory_run_moves_the_weights_and_saves_the_mixture(workspace, t
     assert state["sampler"]["sizes"] == [24, 16, 20]  # the valid examples only: the 3 invalid ones are dropped
 
 
-class StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-        return control
-
-
 def test_a_resumed_run_equals_an_uninterrupted_one(workspace, tmp_path):
     common = {"save_strategy": "steps", "save_steps": 4, "learning_rate": 1e-3}
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     run_exp(yaml.safe_load(write_config(workspace, whole, **common).read_text()))
-    run_exp(yaml.safe_load(write_config(workspace, parts, **common).read_text()), callbacks=[StopAt(4)])
+    run_exp(yaml.safe_load(write_config(workspace, parts, **common).read_text()), callbacks=[StopAtStep(4)])
     assert [r["step"] for r in read_log(parts / "mixture.jsonl")] == [2, 4]
     assert (parts / "checkpoint-4" / "moemix_state.json").is_file()
 

@@ -132,20 +132,14 @@ class MixtureLoop:
             size = settings.probe_batch_size or batch_size
             batches = probe_batches(probe, self.names, size, settings.probe_batches, pad_token_id)
         self.log_path = None if log_path is None else Path(log_path)
-        self.callback = MixingCallback(
+        self.callback = MixingCallback.from_config(
+            settings,
             self.names,
             policy,
             self.sampler,
             batches,
-            settings.interval,
             self.log_path or Path("mixture.jsonl"),
-            settings.layers,
             source=self.online,
-            load_ema=settings.load_ema,
-            router_module=settings.router_module,
-            count_prompt_tokens=settings.count_prompt_tokens,
-            bounds=(settings.floor, settings.ceiling),
-            collapse_warning=settings.collapse_warning,
         )
         fingerprint = {"datasets": self.names, "seed": seed, "mixing": dataclasses.asdict(settings)}
         self.state = MixtureState(self.names, fingerprint, self.sampler, self.callback, online_counts=self.online)

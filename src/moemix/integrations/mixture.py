@@ -116,20 +116,14 @@ class TrainerMixture:
             batches = probe_batches(probe, names, size, mixing.probe_batches, _pad_token_id(trainer))
         window_loss = WindowLoss(n, args.device) if "train_loss" in policy.needs else None
         scalars = PendingScalars()
-        self.callback = MixingCallback(
+        self.callback = MixingCallback.from_config(
+            mixing,
             names,
             policy,
             self.sampler,
             batches,
-            mixing.interval,
             self.log_path,
-            mixing.layers,
             source=self.online,
-            load_ema=mixing.load_ema,
-            router_module=mixing.router_module,
-            count_prompt_tokens=mixing.count_prompt_tokens,
-            bounds=(mixing.floor, mixing.ceiling),
-            collapse_warning=mixing.collapse_warning,
             window_loss=window_loss,
             scalars=scalars,
         )

@@ -142,6 +142,15 @@ _LINEAR_ATTENTION = {
 }
 _INDEXER = {"index_head_dim": 8, "index_n_heads": 2, "index_topk": 8}
 _DENSE_FIRST = {"mlp_layer_types": ["dense", "sparse"]}
+_INKLING = {
+    "layer_types": ["hybrid_sliding", "hybrid"],
+    "d_rel": 4,
+    "swa_num_attention_heads": 4,
+    "swa_num_key_value_heads": 2,
+    "swa_head_dim": 8,
+    "sliding_window_size": 16,
+    "rel_extent": 16,
+}
 _OTHER: dict[str, dict[str, Any]] = {
     "afmoe": {},
     "aria_text": {},
@@ -218,26 +227,8 @@ _OTHER: dict[str, dict[str, Any]] = {
         "layer_types": ["indexed_attention", "indexed_attention"],
         "hc_mult": 2,
     },
-    "inkling_text": {
-        "layer_types": ["hybrid_sliding", "hybrid"],
-        "mlp_layer_types": ["sparse", "sparse"],
-        "d_rel": 4,
-        "swa_num_attention_heads": 4,
-        "swa_num_key_value_heads": 2,
-        "swa_head_dim": 8,
-        "sliding_window_size": 16,
-        "rel_extent": 16,
-    },
-    "inkling2_text": {
-        "layer_types": ["hybrid_sliding", "hybrid"],
-        "d_rel": 4,
-        "swa_num_attention_heads": 4,
-        "swa_num_key_value_heads": 2,
-        "swa_head_dim": 8,
-        "sliding_window_size": 16,
-        "rel_extent": 16,
-        "n_layers_per_attn_res_block": 1,
-    },
+    "inkling_text": {**_INKLING, "mlp_layer_types": ["sparse", "sparse"]},
+    "inkling2_text": {**_INKLING, "n_layers_per_attn_res_block": 1},
     "jamba": {
         # Layer 0 attention, layer 1 Mamba with the MoE; the pure-torch Mamba path (no CUDA kernels).
         "attn_layer_period": 2,

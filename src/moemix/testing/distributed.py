@@ -39,21 +39,18 @@ def run_distributed(
     Returns:
         The finished launch (its return code, stdout and stderr).
     """
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        str(nproc),
-        "-m",
-        "moemix.testing.distributed",
-        str(config),
-        f"--output_dir={output_dir}",
-        *overrides,
-    ]
+    command = torchrun(nproc, "-m", "moemix.testing.distributed", str(config), f"--output_dir={output_dir}", *overrides)
     environment = os.environ | {"OMP_NUM_THREADS": "1"} | dict(env or {})
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+
+
+def torchrun(nproc: int, *arguments: str) -> list[str]:
+    """The command line that runs ``arguments`` (``-m module ...`` or a script) in ``nproc`` processes.
+
+    It is ``torchrun --standalone --nproc_per_node nproc``, through this Python (``-m torch.distributed.run``),
+    so that a free port of its own is used and no ``torchrun`` on the path is needed.
+    """
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *arguments]
 
 
 def rank_parameters(output_dir: str | Path, rank: int) -> dict[str, torch.Tensor]:

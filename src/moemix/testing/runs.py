@@ -1,4 +1,5 @@
-"""Tiny runs for tests: the config of a run that trains in seconds, a saved model folder, a padded batch.
+"""Tiny runs for tests: the config of a run that trains in seconds, a saved model folder, a padded batch, a
+callback that interrupts a run.
 
 Everything is real: the config is YAML that :func:`moemix.config.load_config` reads as a user's file, the model
 folder holds a tiny real MoE (or dense Llama) beside a byte-level BPE tokenizer trained on moemix's built-in
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 import yaml
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from moemix.data.builtin import builtin_records
 from moemix.data.tokenizer import train_bpe_tokenizer
@@ -76,6 +77,28 @@ def tiny_run_config(
         "training": _present({**TRAINING_DEFAULTS, **(training or {})}),
     }
     return yaml.safe_dump(sections, sort_keys=False, default_flow_style=None, width=1000)
+
+
+def schema_policy_config(max_examples: int, max_steps: int) -> str:
+    """A tiny run of dialogue, math and code that leaves ``mixing.policy`` and the eval batch size to the schema.
+
+    For tests that choose the strategy on the command line (``--mixing.policy=...``, ``moemix compare``) or
+    read what the default one does.
+
+    Args:
+        max_examples: ``max_examples`` of each domain.
+        max_steps: ``training.max_steps``.
+
+    Returns:
+        The config as YAML text (:func:`tiny_run_config`, vocabulary 400).
+    """
+    return tiny_run_config(
+        ("dialogue", "math", "code"),
+        max_examples,
+        vocab_size=400,
+        mixing={"policy": None},
+        training={"max_steps": max_steps, "per_device_eval_batch_size": None},
+    )
 
 
 def _present(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,3 +235,15 @@ def random_dev_batches(
         labels[:, :prompt] = IGNORE_INDEX
         batches.append({"input_ids": input_ids, "attention_mask": mask, "labels": labels})
     return batches
+
+
+class StopAtStep(TrainerCallback):
+    """Stops training at the end of optimizer step ``step``, as an interrupted run would stop (to resume it)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+        return control

@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
 
+from moemix.config import MixingConfig
 from moemix.data.render import IGNORE_INDEX
 from moemix.data.sampler import MixtureSampler
 from moemix.errors import RoutingError
@@ -176,6 +177,47 @@ class MixingCallback(TrainerCallback):
         self.window_loss = window_loss
         self.scalars = scalars if scalars is not None else PendingScalars()
         self.history: list[dict] = []
+
+    @classmethod
+    def from_config(
+        cls,
+        mixing: MixingConfig,
+        names: Sequence[str],
+        policy: MixingPolicy,
+        sampler: MixtureSampler,
+        probe_batches: Sequence[list],
+        log_path: str | Path,
+        *,
+        source=None,
+        window_loss=None,
+        scalars: PendingScalars | None = None,
+    ) -> MixingCallback:
+        """The callback that the ``mixing`` section describes: its interval, layers, smoothing, bounds and warning.
+
+        Args:
+            mixing: The run's ``mixing`` section.
+            names, policy, sampler, probe_batches, log_path, source, window_loss, scalars: As for the class.
+
+        Returns:
+            The callback.
+        """
+        return cls(
+            names,
+            policy,
+            sampler,
+            probe_batches,
+            mixing.interval,
+            log_path,
+            mixing.layers,
+            source=source,
+            load_ema=mixing.load_ema,
+            router_module=mixing.router_module,
+            count_prompt_tokens=mixing.count_prompt_tokens,
+            bounds=(mixing.floor, mixing.ceiling),
+            collapse_warning=mixing.collapse_warning,
+            window_loss=window_loss,
+            scalars=scalars,
+        )
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if state.global_step == 0 or state.global_step % self.interval:

@@ -230,20 +230,14 @@ def _setup_trainer(
     mixing, out, n = config.mixing, folder.path, len(data.names)
     feed, tickets = _setup_feed(config, args, data, sampler)
     signals = _setup_signals(config, args, model, policy, n)
-    callback = MixingCallback(
+    callback = MixingCallback.from_config(
+        mixing,
         data.names,
         policy,
         sampler,
         probe,
-        mixing.interval,
         out / "mixture.jsonl",
-        mixing.layers,
         source=signals.online_counts,
-        load_ema=mixing.load_ema,
-        router_module=mixing.router_module,
-        count_prompt_tokens=mixing.count_prompt_tokens,
-        bounds=(mixing.floor, mixing.ceiling),
-        collapse_warning=mixing.collapse_warning,
         window_loss=signals.window_loss,
         scalars=signals.scalars,
     )

@@ -1,0 +1,31 @@
+"""The run that the CPU step-time benchmarks (``routing_overhead.py``, ``trainer_parity.py``) train.
+
+One tiny Mixtral (hidden 128, 4 layers, 8 experts top-2, as ``moemix demo``) on the four builtin domains, batch
+8, ``max_length`` 128, the dynamic mixture updated every 100 steps from 5 dev batches of 8 per dataset. A module,
+not a script: the benchmarks beside it import it.
+"""
+
+CONFIG = """
+seed: 42
+max_length: 128
+eval_batches: 1
+datasets:
+  - {name: dialogue, path: "builtin:dialogue"}
+  - {name: nlp, path: "builtin:nlp"}
+  - {name: math, path: "builtin:math"}
+  - {name: code, path: "builtin:code"}
+model:
+  tiny: mixtral
+  tokenizer: builtin
+  vocab_size: 2048
+  tiny_config: {hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, num_attention_heads: 4,
+                num_key_value_heads: 2, num_local_experts: 8, num_experts_per_tok: 2}
+mixing: {policy: dynamic, interval: 100, probe_batches: 5, probe_batch_size: 8}
+training:
+  per_device_train_batch_size: 8
+  per_device_eval_batch_size: 8
+  learning_rate: 0.001
+  disable_tqdm: true
+  logging_strategy: "no"
+  dataloader_num_workers: 0
+"""

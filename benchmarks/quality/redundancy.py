@@ -165,7 +165,8 @@ def plot(rows: list[dict], out: Path) -> Path:
 
 
 def plot_strategies(rows: list[dict], out: Path) -> Path:
-    """Per strategy, mean and spread over seeds: final weight on the duplicates, paired dev-loss difference."""
+    """Per strategy: the final weight on the duplicates (mean ± sd over seeds) and the paired dev-loss difference to
+    uniform (mean and its 95% t-interval)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,10 +185,11 @@ def plot_strategies(rows: list[dict], out: Path) -> Path:
     y = np.arange(len(strategies))
     axes[0].barh(y, [np.mean(v) for v in dup], xerr=[sd(v) for v in dup], color="C1")
     axes[0].axvline(len(DUPLICATES) / (len(DISTINCT) + len(DUPLICATES)), color="k", lw=0.8, ls="--")
-    axes[0].set_xlabel("final weight on the two duplicates (dashed: uniform)")
-    axes[1].barh(y, [np.mean(v) if v else 0 for v in diff], xerr=[sd(v) for v in diff], color="C0")
+    axes[0].set_xlabel("final weight on the two duplicates, ± sd (dashed: uniform)")
+    half = [(d.high - d.low) / 2 if d.n > 1 else 0.0 for d in (paired_difference(v) for v in diff)]
+    axes[1].barh(y, [np.mean(v) if v else 0 for v in diff], xerr=half, color="C0")
     axes[1].axvline(0, color="k", lw=0.8)
-    axes[1].set_xlabel("distinct-task dev loss minus uniform's (< 0: better)")
+    axes[1].set_xlabel("distinct-task dev loss minus uniform's, 95% interval (< 0: better)")
     for ax in axes:
         ax.set_yticks(y, strategies, fontsize=8)
         ax.invert_yaxis()

@@ -213,7 +213,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
     base_file = out / "gsm8k_before.json"
-    if args.summary_only and not base_file.is_file():
+    if args.summary_only and args.gsm8k_problems > 0 and not base_file.is_file():
         raise SystemExit(f"{base_file}: not found; run the study first")
     scored = args.gsm8k_problems > 0  # 0: dev loss only (GSM8K sits at the floor at CPU budgets)
     if scored:

@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from moemix.files import read_jsonl, write_json_atomic, write_text_atomic
+from moemix.report.stats import paired_difference
 from moemix.report.summary import markdown, mean_sd, write_csv
 from moemix.train.compare import compare, parse_strategy
 
@@ -116,8 +117,8 @@ def gsm8k_table(rows: list[dict], base: dict | None) -> str:
 
 
 def plot(rows: list[dict], out: Path) -> Path:
-    """Weights over training (every seed) of each strategy whose weights are not uniform; dev loss and GSM8K
-    per strategy."""
+    """Weights over training (every seed) of each strategy whose weights are not uniform; each strategy's dev loss
+    minus uniform's per dataset with its 95% interval; GSM8K per strategy where it was scored."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,8 +133,12 @@ def plot(rows: list[dict], out: Path) -> Path:
 
     adaptive = [s for s in strategies if any(moves(r) for r in rows if r["strategy"] == s)]
     names = [k.split("/", 1)[1] for k in rows[0] if k.startswith("weight/")]
-    fig, axes = plt.subplots(2, max(len(adaptive), 2), figsize=(3.2 * max(len(adaptive), 2), 6.4), squeeze=False)
-    for ax, strategy in zip(axes[0], adaptive):
+    scored = any(np.isfinite(float(r["gsm8k"])) for r in rows)
+    cols = max(len(adaptive), 3)
+    fig = plt.figure(figsize=(3.2 * cols, 6.8))
+    grid = fig.add_gridspec(2, cols)
+    for i, strategy in enumerate(adaptive):
+        ax = fig.add_subplot(grid[0, i])
         for row in (r for r in rows if r["strategy"] == strategy):
             log = read_jsonl(Path(row["run_dir"]) / "mixture.jsonl")
             if not log:
@@ -152,24 +157,46 @@ def plot(rows: list[dict], out: Path) -> Path:
         ax.set_ylim(0, 1)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("sampling weight")
-    if adaptive:
-        axes[0][0].legend(fontsize=7)
-    for ax in axes[0][len(adaptive) :]:
-        ax.axis("off")
-    x = np.arange(len(strategies))
-    for j, name in enumerate(names):
-        means = [np.mean([r[f"dev_loss/{name}"] for r in rows if r["strategy"] == s]) for s in strategies]
-        axes[1][0].plot(x, means, "o-", color=f"C{j}", label=name)
-    axes[1][0].set_xticks(x, strategies, rotation=45, ha="right", fontsize=7)
-    axes[1][0].set_ylabel("dev loss (mean over seeds)")
-    axes[1][0].grid(alpha=0.3)
-    em = [[r["gsm8k"] for r in rows if r["strategy"] == s] for s in strategies]
-    axes[1][1].bar(x, [np.mean(e) for e in em], yerr=[np.std(e, ddof=1) if len(e) > 1 else 0 for e in em], color="C7")
-    axes[1][1].set_xticks(x, strategies, rotation=45, ha="right", fontsize=7)
-    axes[1][1].set_ylabel("GSM8K exact match")
-    for ax in axes[1][2:]:
-        ax.axis("off")
+        if i == 0:
+            ax.set_ylabel("sampling weight")
+            ax.legend(fontsize=7)
+    # Bottom: each strategy's dev loss minus uniform's (same seed), per dataset and on the mean, 95% t-interval.
+    dev = fig.add_subplot(grid[1, : cols - 1] if scored else grid[1, :])
+    uniform = {r["seed"]: r for r in rows if r["strategy"] == "uniform"}
+    others = [s for s in strategies if s != "uniform"]
+    columns = [*names, "mean"]
+    width = 0.8 / max(len(others), 1)
+    for i, strategy in enumerate(others):
+        diffs = [
+            paired_difference(
+                [
+                    float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
+                    for r in rows
+                    if r["strategy"] == strategy and r["seed"] in uniform
+                ]
+            )
+            for c in columns
+        ]
+        dev.bar(
+            [j + i * width for j in range(len(columns))],
+            [d.mean for d in diffs],
+            width,
+            yerr=[(d.high - d.low) / 2 if d.n > 1 else 0.0 for d in diffs],
+            capsize=3,
+            label=f"{strategy} (n = {diffs[-1].n} seeds)",
+        )
+    dev.axhline(0.0, color="black", linewidth=0.8)
+    dev.set_xticks([j + 0.4 - width / 2 for j in range(len(columns))], columns)
+    dev.set_ylabel("dev loss minus uniform's\n(same seed; 95% interval)")
+    dev.grid(alpha=0.3, axis="y")
+    dev.legend(fontsize=7)
+    if scored:
+        x = np.arange(len(strategies))
+        gsm = fig.add_subplot(grid[1, -1])
+        em = [[r["gsm8k"] for r in rows if r["strategy"] == s] for s in strategies]
+        gsm.bar(x, [np.mean(e) for e in em], yerr=[np.std(e, ddof=1) if len(e) > 1 else 0 for e in em], color="C7")
+        gsm.set_xticks(x, strategies, rotation=45, ha="right", fontsize=7)
+        gsm.set_ylabel("GSM8K exact match")
     fig.tight_layout()
     path = out / "real_mix.png"
     fig.savefig(path, dpi=100)

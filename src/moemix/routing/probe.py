@@ -3,7 +3,8 @@
 A probe reads the routing of a few MoE layers, so the forward stops as soon as the last of them has chosen: the
 capture hook records the indices and a second hook raises :class:`RoutingRead`, which this module catches. No
 later layer, no LM head and no logits are computed, and the experts of the last read layer do not run either.
-Forwards run in eval mode under ``torch.inference_mode`` and the counts stay on the device.
+Forwards run in eval mode under ``torch.inference_mode`` (``no_grad`` for sharded models) and the counts stay on
+the device.
 
 Rows of several batches (several datasets) are merged into as few forwards as a token budget allows, each row
 keeping the group (dataset) of its tokens, so that counts per group are the same as one forward per batch.
@@ -11,6 +12,7 @@ keeping the group (dataset) of its tokens, so that counts per group are the same
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -186,7 +188,7 @@ def grouped_counts(
         if router_module is not None or not supports_router_logits(model):
             raise
         moe_layers = None
-    with _in_eval(model), torch.inference_mode():
+    with _in_eval(model), without_grad(model):
         if moe_layers is None:
             return _counts_from_logits(model, merged, num_groups, layers, device)
         with _attached(moe_layers) as captures, _stop_when_read(captures, stop=can_stop_early(model)):
@@ -207,6 +209,21 @@ def grouped_counts(
                 for total, counts in zip(totals, run(model, rows.input_ids, rows.attention_mask, call)):
                     total += counts
     return torch.cat(totals, dim=1)
+
+
+def without_grad(model: nn.Module) -> contextlib.AbstractContextManager:
+    """``torch.inference_mode()`` for a forward that needs no gradient, ``torch.no_grad()`` for sharded models.
+
+    Sharded parameters (DeepSpeed ZeRO-3, FSDP) are gathered into tensors that the next training step reuses;
+    gathered under inference mode they become inference tensors, which autograd refuses to save for backward.
+
+    Args:
+        model: The model, bare or wrapped.
+
+    Returns:
+        The context manager to run the forward under.
+    """
+    return torch.inference_mode() if can_stop_early(model) else torch.no_grad()
 
 
 def can_stop_early(model: nn.Module) -> bool:

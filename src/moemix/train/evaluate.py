@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from moemix.data.render import IGNORE_INDEX
 from moemix.models.prefix import prefix_of
+from moemix.routing.probe import without_grad
 
 
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,7 +40,7 @@ def dev_loss(model: torch.nn.Module, batches: Iterable[Mapping[str, torch.Tensor
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.long, device=device)
     try:
-        with torch.inference_mode():
+        with without_grad(model):
             for batch in batches:
                 labels = batch["labels"].to(device)
                 targets = labels[:, 1:]

@@ -166,7 +166,7 @@ NOT_RUN: dict[str, str] = {
     "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
     "accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
     "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --deepspeed configs/deepspeed/zero3.json": _DISTRIBUTED,
-    "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --training.fsdp \"full_shard auto_wrap\" "
+    'torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --training.fsdp "full_shard auto_wrap" '
     '--training.fsdp_config \'{"transformer_layer_cls_to_wrap": ["MixtralDecoderLayer"]}\'': "FSDP needs GPUs (moemix refuses it on a CPU, see docs/DISTRIBUTED.md)",
     "python -m moemix.integrations.llamafactory train my_sft.yaml [key=value ...]": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
     "torchrun --nproc_per_node 2 -m moemix.integrations.llamafactory train my_sft.yaml": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",

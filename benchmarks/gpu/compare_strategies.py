@@ -131,7 +131,7 @@ def write_figures(out: Path, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from moemix.report.stats import paired_difference
+    from moemix.report.summary import paired_to_baseline
 
     names = [k.split("/", 1)[1] for k in rows[0] if k.startswith("dev_loss/") and k != "dev_loss/mean"]
     strategies = list(dict.fromkeys(str(r["strategy"]) for r in rows))
@@ -144,16 +144,7 @@ def write_figures(out: Path, rows: list[dict]) -> None:
         group = [r for r in rows if r["strategy"] == strategy]
         xs = [j + i * width for j in range(len(columns))]
         if uniform:  # the paired difference to uniform per dataset, with its 95% t-interval over seeds
-            diffs = [
-                paired_difference(
-                    [
-                        float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
-                        for r in group
-                        if r["seed"] in uniform
-                    ]
-                )
-                for c in columns
-            ]
+            diffs = [paired_to_baseline(rows, strategy, f"dev_loss/{c}") for c in columns]
             errors = [0.0 if d.n < 2 else (d.high - d.low) / 2 for d in diffs]
             ax.bar(xs, [d.mean for d in diffs], width, yerr=errors, capsize=3, label=f"{strategy} ({len(group)} seeds)")
         else:

@@ -27,8 +27,7 @@ import numpy as np
 import yaml
 
 from moemix.files import read_jsonl, write_json_atomic, write_text_atomic
-from moemix.report.stats import paired_difference
-from moemix.report.summary import markdown, mean_sd, write_csv
+from moemix.report.summary import markdown, mean_sd, paired_to_baseline, write_csv
 from moemix.train.compare import compare, parse_strategy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,21 +161,11 @@ def plot(rows: list[dict], out: Path) -> Path:
             ax.legend(fontsize=7)
     # Bottom: each strategy's dev loss minus uniform's (same seed), per dataset and on the mean, 95% t-interval.
     dev = fig.add_subplot(grid[1, : cols - 1] if scored else grid[1, :])
-    uniform = {r["seed"]: r for r in rows if r["strategy"] == "uniform"}
     others = [s for s in strategies if s != "uniform"]
     columns = [*names, "mean"]
     width = 0.8 / max(len(others), 1)
     for i, strategy in enumerate(others):
-        diffs = [
-            paired_difference(
-                [
-                    float(r[f"dev_loss/{c}"]) - float(uniform[r["seed"]][f"dev_loss/{c}"])
-                    for r in rows
-                    if r["strategy"] == strategy and r["seed"] in uniform
-                ]
-            )
-            for c in columns
-        ]
+        diffs = [paired_to_baseline(rows, strategy, f"dev_loss/{c}") for c in columns]
         dev.bar(
             [j + i * width for j in range(len(columns))],
             [d.mean for d in diffs],

@@ -50,6 +50,25 @@ def mean_sd(values: list[float], digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}" if not math.isnan(sd) else f"{mean:.{digits}f}"
 
 
+def paired_to_baseline(
+    rows: list[dict[str, object]], strategy: str, key: str = "dev_loss/mean", baseline: str = BASELINE
+) -> PairedDifference:
+    """The per-seed difference of ``strategy``'s ``key`` to ``baseline``'s on the same seed, summarised.
+
+    Args:
+        rows: Summary rows (:func:`run_row`), any strategies and seeds.
+        strategy: The strategy compared.
+        key: The row's column, e.g. ``"dev_loss/math"``.
+        baseline: The strategy compared against.
+
+    Returns:
+        The summary over the seeds that have both runs, in seed order.
+    """
+    base = {int(r["seed"]): float(r[key]) for r in rows if r["strategy"] == baseline}
+    runs = {int(r["seed"]): float(r[key]) for r in rows if r["strategy"] == strategy and int(r["seed"]) in base}
+    return paired_difference([runs[seed] - base[seed] for seed in sorted(runs)])
+
+
 def _verdict(diff: PairedDifference) -> str:
     """``yes: lower`` / ``yes: higher`` when the t-interval excludes 0, ``no`` when it holds 0."""
     if diff.n < 2:

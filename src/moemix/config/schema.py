@@ -22,6 +22,13 @@ def _must_be_false(value: Any) -> str | None:
     return None if value is False else f"must be false (batches carry dataset ids), got {value!r}"
 
 
+def _steps_or_no_limit(value: Any) -> str | None:
+    # The Trainer reads max_steps 0 as "no limit" and trains num_train_epochs epochs.
+    if value != 0:
+        return None
+    return "max_steps 0 trains nothing; give a positive number of optimizer steps, or -1 (the default) to train num_train_epochs epochs"
+
+
 TRAINING_RULES = {
     "per_device_train_batch_size": Range(low=1),
     "per_device_eval_batch_size": Range(low=1),
@@ -31,6 +38,7 @@ TRAINING_RULES = {
     "warmup_steps": Range(low=0.0),
     "max_grad_norm": Range(low=0.0),
     "remove_unused_columns": _must_be_false,
+    "max_steps": _steps_or_no_limit,
 }
 """Rules of ``training:`` fields that ``TrainingArguments`` itself does not check (a batch size of 0 would only
 fail inside the dataloader, after data and model are loaded)."""

@@ -32,11 +32,6 @@ def training_arguments(config: Config) -> TrainingArguments:
             field and where it was set.
     """
     check_training_extras(config.training, config.model.lora is not None, lambda path: where_set(config, path))
-    if config.training.get("max_steps") == 0:  # Trainer would run an epoch: 0 reads as "no limit" there
-        raise ConfigError(
-            f"{where_set(config, 'training.max_steps')}: max_steps 0 trains nothing; give a positive number of "
-            "optimizer steps, or -1 (the default) to train num_train_epochs epochs"
-        )
     kwargs = TRAINING_DEFAULTS | dict(config.training)
     kwargs.pop("resume_from_checkpoint", None)  # moemix resolves it (see checkpoint.resolve_resume)
     kwargs |= launch_defaults(kwargs)

@@ -17,6 +17,7 @@ import yaml
 from transformers import PreTrainedTokenizerBase, TrainerCallback
 
 from moemix.data.builtin import builtin_records
+from moemix.data.render import IGNORE_INDEX
 from moemix.data.tokenizer import train_bpe_tokenizer
 from moemix.models.tiny import tiny_moe
 
@@ -222,8 +223,6 @@ def random_dev_batches(
     Returns:
         Batches of ``input_ids``, ``attention_mask`` and ``labels`` (``IGNORE_INDEX`` at padding and prompt).
     """
-    from moemix.data.render import IGNORE_INDEX
-
     generator = torch.Generator().manual_seed(seed)
     batches = []
     for _ in range(count):

@@ -72,9 +72,10 @@ class UpdateClock(TrainerCallback):
 
 def run_once(
     variant: str, steps: int, warmup: int, out: Path, accumulation: int, interval: int
-) -> tuple[float, float, float, int, float]:
-    """Train one variant; return its mean CPU and wall seconds per measured step, train loss, updates, and the
-    mean CPU seconds of one update (timed between the clocks around the mixing callback)."""
+) -> tuple[float, float, float, int, float, float]:
+    """Train one variant; return its mean CPU and wall seconds per measured step, train loss, updates, the
+    mean CPU seconds of one update (timed between the clocks around the mixing callback), and the mean CPU
+    seconds of the same run's steps without an update."""
     source = "probe" if variant == "none" else variant
     overrides = [
         f"--output_dir={out / variant}",
@@ -99,7 +100,10 @@ def run_once(
     updates = 0 if variant == "none" else len(prepared.callback.history)
     ends = [clock.cpu[step - 1] for step in range(interval, warmup + steps + 1, interval)]
     update = statistics.mean(end - start for start, end in zip(before.started, ends)) if before.started else 0.0
-    return (cpu[-1] - cpu[0]) / steps, (wall[-1] - wall[0]) / steps, loss, updates, update
+    # Steps of this run that ran no update, timed by the same clock minutes apart at most: the baseline of the
+    # same-run ratio, which drifts of a shared machine between runs do not reach.
+    plain = [b - a for step, (a, b) in enumerate(zip(cpu, cpu[1:]), start=warmup + 1) if step % interval]
+    return (cpu[-1] - cpu[0]) / steps, (wall[-1] - wall[0]) / steps, loss, updates, update, statistics.mean(plain)
 
 
 def counting_cost(repeats: int) -> tuple[float, float, float]:
@@ -176,20 +180,22 @@ def main() -> None:
     cpu = {variant: [] for variant in VARIANTS}
     wall = {variant: [] for variant in VARIANTS}
     update_cpu = {variant: [] for variant in VARIANTS}
+    same_run = {variant: [] for variant in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             order = VARIANTS[round_index % 3 :] + VARIANTS[: round_index % 3]
             for variant in order:
-                step_cpu, step_wall, loss, updates, update = run_once(
+                step_cpu, step_wall, loss, updates, update, plain = run_once(
                     variant, args.steps, args.warmup, Path(tmp) / str(round_index), args.accumulation, args.interval
                 )
                 cpu[variant].append(step_cpu)
                 wall[variant].append(step_wall)
                 update_cpu[variant].append(update)
+                same_run[variant].append(1 + update / (plain * documented))
                 print(
                     f"round {round_index + 1}/{args.rounds} {variant:>6}: {step_cpu * 1000:7.2f} ms CPU, "
                     f"{step_wall * 1000:7.2f} ms wall per step, train loss {loss:.6f}, {updates} updates, "
-                    f"{update * 1000:.1f} ms CPU per update",
+                    f"{update * 1000:.1f} ms CPU per update, same-run ratio {same_run[variant][-1]:.4f}",
                     flush=True,
                 )
 
@@ -199,7 +205,7 @@ def main() -> None:
     )
     print(
         f"{'variant':>8} {'CPU ms/step':>12} {'ratio':>7} {'wall ms/step':>13} {'ratio':>7} "
-        f"{'CPU ms/update':>14} {'timed ratio':>12}"
+        f"{'CPU ms/update':>14} {'timed ratio':>12} {'same-run ratio':>15}"
     )
     base_cpu, base_wall = statistics.median(cpu["none"]), statistics.median(wall["none"])
     for variant in VARIANTS:
@@ -207,13 +213,15 @@ def main() -> None:
         u = statistics.median(update_cpu[variant]) if variant != "none" else 0.0
         # One update per documented interval, set against the plain training time of that many steps.
         share = u / (base_cpu * documented)
+        same = statistics.median(same_run[variant]) if variant != "none" else 1.0
         print(
             f"{variant:>8} {c * 1000:12.2f} {c / base_cpu:7.3f} {w * 1000:13.2f} {w / base_wall:7.3f} "
-            f"{u * 1000:14.1f} {1 + share:12.4f}"
+            f"{u * 1000:14.1f} {1 + share:12.4f} {same:15.4f}"
         )
     print(
         f"timed ratio: 1 + (CPU time of one update) / (CPU time of {documented} plain steps), the cost of an update "
-        f"every {documented} steps timed directly"
+        f"every {documented} steps timed directly; same-run ratio: the same with the mean step of the same run "
+        f"that ran no update as the plain step (median over rounds)"
     )
 
     hook, work, _ = counting_cost(args.repeats)

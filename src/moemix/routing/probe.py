@@ -24,7 +24,7 @@ from torch import nn
 
 from moemix.errors import RoutingError
 from moemix.routing.counts import RoutingCapture, _attached, count_by_group
-from moemix.routing.locate import LayerSpec, RoutersNotFoundError, select_moe_layers
+from moemix.routing.locate import LayerSpec, RoutersNotFoundError, select_moe_layers, unwrap_model
 from moemix.routing.logits import logits_choices, supports_router_logits
 
 DEFAULT_MAX_TOKENS = 16384
@@ -152,6 +152,7 @@ def grouped_counts(
     router_module: str | None = None,
     max_tokens: int | None = None,
     forward: Forward | None = None,
+    plans: dict | None = None,
 ) -> torch.Tensor:
     """Expert counts per group of tokens over probe batches, in as few and as short forwards as possible.
 
@@ -168,6 +169,8 @@ def grouped_counts(
         router_module: Router path pattern for models whose routers are not found by structure.
         max_tokens: Most rows x padded length per merged forward; None: by device type (:data:`MERGING`).
         forward: How to run each forward (see :data:`Forward`); None runs the model.
+        plans: Where to keep the merged forwards of these batches for the next call with the same batches (a
+            probe runs the same batches at every update); None merges them at every call.
 
     Returns:
         ``LongTensor[num_groups, sum of the layers' num_experts]`` on the model's device; no host synchronisation.
@@ -177,10 +180,15 @@ def grouped_counts(
     """
     device = _device(model)
     pad_id = getattr(getattr(model, "config", None), "pad_token_id", None) or 0
-    for batch in batches:
-        check_right_padded(batch.attention_mask)
     budget, cost = MERGING.get(device.type, (DEFAULT_MAX_TOKENS, 8192))
-    merged = merge_rows(batches, max_tokens or budget, pad_id if isinstance(pad_id, int) else 0, cost)
+    plan = (max_tokens or budget, pad_id if isinstance(pad_id, int) else 0, cost)
+    merged = None if plans is None else plans.get(plan)
+    if merged is None:
+        for batch in batches:
+            check_right_padded(batch.attention_mask)
+        merged = merge_rows(batches, *plan)
+        if plans is not None:
+            plans[plan] = merged
     run = forward or (lambda model, input_ids, attention_mask, call: call())
     try:
         moe_layers = select_moe_layers(model, layers, router_module)
@@ -194,13 +202,14 @@ def grouped_counts(
         with _attached(moe_layers) as captures, _stop_when_read(captures, stop=can_stop_early(model)):
             totals = [torch.zeros(num_groups, c.layer.num_experts, dtype=torch.long, device=device) for c in captures]
             kwargs = _forward_kwargs(model)
+            causal = needs_no_padding_mask(model)
             for rows in merged:
                 input_ids, attention_mask = rows.input_ids.to(device), rows.attention_mask.to(device)
                 groups = rows.groups.to(device)
 
                 def call(input_ids=input_ids, attention_mask=attention_mask, groups=groups) -> list[torch.Tensor]:
                     try:
-                        model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+                        model(input_ids=input_ids, attention_mask=None if causal else attention_mask, **kwargs)
                     except RoutingRead:
                         pass
                     # Counts, not indices: what a replay must reproduce is the counted tokens' choices.
@@ -209,6 +218,25 @@ def grouped_counts(
                 for total, counts in zip(totals, run(model, rows.input_ids, rows.attention_mask, call)):
                     total += counts
     return torch.cat(totals, dim=1)
+
+
+def needs_no_padding_mask(model: nn.Module) -> bool:
+    """Whether right-padded probe rows can run without their padding mask: the model is a Transformers causal LM.
+
+    Under causal attention a real token reads only the tokens before it, and right padding comes after every real
+    token, so no real token ever reads a padding position: the padding mask changes only the hidden states of
+    padding, which the probe never counts. Without it the attention takes its plain causal path (no mask built,
+    none read), which on a CPU is a few percent of a probe. Models of remote code keep their mask: their attention
+    may not be causal by default.
+
+    Args:
+        model: The model, bare or wrapped.
+
+    Returns:
+        True for the causal LMs of the ``transformers`` package.
+    """
+    bare = unwrap_model(model)
+    return type(bare).__module__.startswith("transformers.models.") and type(bare).__name__.endswith("ForCausalLM")
 
 
 def without_grad(model: nn.Module) -> contextlib.AbstractContextManager:

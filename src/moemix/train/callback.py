@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from moemix.files import append_jsonl
 from moemix.mixing import MixingPolicy, Signals, apply_bounds, collapsed, pairwise_l2
 from moemix.models.prefix import prefix_of
 from moemix.routing import LayerSpec, select_moe_layers
-from moemix.routing.probe import grouped_counts, rows_of
+from moemix.routing.probe import GroupedRows, grouped_counts, rows_of
 from moemix.train.distributed import all_reduce_sum, assert_same_across_ranks, rank_and_world
 from moemix.train.evaluate import dev_loss
 from moemix.train.loads import WindowLoads
@@ -65,20 +66,21 @@ def probe_units(
     return _probe(model, probe_batches, layer, router_module, count_prompt_tokens, per_example=True)
 
 
-def _probe(
-    model: torch.nn.Module,
-    probe_batches: Sequence[list],
-    layer: LayerSpec,
-    router_module: str | None,
-    count_prompt_tokens: bool,
-    per_example: bool,
-) -> tuple[np.ndarray, list[np.ndarray] | None]:
-    rank, world = rank_and_world()
-    # Every dataset's probe rows go into as few forwards as possible, each stopped right after the last read
-    # MoE layer (moemix.routing.probe); with a frozen-prefix cache the frozen layers are replayed, not run.
-    prefix = next((p for p in map(prefix_of, probe_batches) if p is not None), None)
+@dataclass
+class _ProbeRows:
+    """This rank's probe rows with the group of every token, and what :func:`grouped_counts` merged them into."""
+
+    rows: list[GroupedRows]
+    owners: list[int]  # per example: its dataset (groups are examples when counting per example)
+    groups: int
+    plans: dict = field(default_factory=dict)
+
+
+def _probe_rows(
+    probe_batches: Sequence[list], count_prompt_tokens: bool, per_example: bool, rank: int, world: int
+) -> _ProbeRows:
     rows = []
-    owners: list[int] = []  # per example: its dataset (groups are examples when counting per example)
+    owners: list[int] = []
     for dataset, batches in enumerate(probe_batches):
         for index, batch in enumerate(batches):
             size = int(batch["input_ids"].shape[0])
@@ -91,7 +93,30 @@ def _probe(
             if not count_prompt_tokens:
                 counted = batch["attention_mask"] * (batch["labels"] != IGNORE_INDEX)
             rows.append(rows_of(batch, group, counted))
-    groups = len(owners) if per_example else len(probe_batches)
+    return _ProbeRows(rows, owners, len(owners) if per_example else len(probe_batches))
+
+
+def _probe(
+    model: torch.nn.Module,
+    probe_batches: Sequence[list],
+    layer: LayerSpec,
+    router_module: str | None,
+    count_prompt_tokens: bool,
+    per_example: bool,
+    kept: dict | None = None,
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    rank, world = rank_and_world()
+    # Every dataset's probe rows go into as few forwards as possible, each stopped right after the last read
+    # MoE layer (moemix.routing.probe); with a frozen-prefix cache the frozen layers are replayed, not run.
+    # The rows and their merged forwards are the same at every update: ``kept`` keeps them between updates.
+    prefix = next((p for p in map(prefix_of, probe_batches) if p is not None), None)
+    key = (count_prompt_tokens, per_example, rank, world)
+    probe = None if kept is None else kept.get(key)
+    if probe is None:
+        probe = _probe_rows(probe_batches, count_prompt_tokens, per_example, rank, world)
+        if kept is not None:
+            kept[key] = probe
+    rows, owners, groups = probe.rows, probe.owners, probe.groups
     if not rows:  # a rank (or a run) without probe batches counts zeros, as wide as the others' counts
         width = sum(moe.num_experts for moe in select_moe_layers(model, layer, router_module))
         counts = all_reduce_sum(np.zeros((groups, width), dtype=np.int64))
@@ -104,7 +129,7 @@ def _probe(
                 read = []  # read through output_router_logits: the whole model runs, replay still applies
             if not any(prefix.skips(moe.block) for moe in read):
                 forward = functools.partial(prefix.run, kind="probe")
-        counts = grouped_counts(model, rows, groups, layer, router_module, forward=forward)
+        counts = grouped_counts(model, rows, groups, layer, router_module, forward=forward, plans=probe.plans)
         counts = all_reduce_sum(counts.cpu().numpy().astype(np.int64))
     if not per_example:
         return counts, None
@@ -177,6 +202,7 @@ class MixingCallback(TrainerCallback):
         self.window_loss = window_loss
         self.scalars = scalars if scalars is not None else PendingScalars()
         self.history: list[dict] = []
+        self._probe_rows: dict = {}  # the probe's rows and merged forwards, the same at every update
 
     @classmethod
     def from_config(
@@ -304,10 +330,9 @@ class MixingCallback(TrainerCallback):
         """The window's ``(n, N)`` counts and, where measured, each dataset's counts per unit."""
         n = len(self.names)
         if self.source is None:
-            if estimates_noise(n, self.policy):
-                return probe_units(model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens)
-            counts = probe_loads(model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens)
-            return counts, None
+            per_example = estimates_noise(n, self.policy)
+            args = (model, self.probe_batches, self.layer, self.router_module, self.count_prompt_tokens)
+            return _probe(*args, per_example=per_example, kept=self._probe_rows)
         read_units = getattr(self.source, "read_units", None)
         if read_units is None:  # a source that counts per dataset only: no noise estimate
             return self.source.read(model), None

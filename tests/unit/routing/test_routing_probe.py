@@ -10,7 +10,7 @@ import torch
 
 from moemix.data.render import IGNORE_INDEX
 from moemix.routing import expert_counts, find_moe_layers
-from moemix.routing.probe import GroupedRows, grouped_counts, merge_rows, rows_of
+from moemix.routing.probe import GroupedRows, grouped_counts, merge_rows, needs_no_padding_mask, rows_of
 from moemix.testing import random_dev_batches, tiny_moe
 from moemix.train.callback import probe_loads
 
@@ -102,6 +102,40 @@ def test_rows_of_several_datasets_merge_into_few_forwards_with_the_same_counts()
     assert np.array_equal(merged.numpy(), one_forward_per_batch(model, probe))
     assert together < len(rows)  # fewer forwards than the 12 batches
     assert len(forwards) - together == 36  # with a budget of 1 token: one forward per row
+
+
+def test_transformers_models_probe_without_the_padding_mask_and_count_the_same():
+    # Right padding under causal attention: no real token reads a padding position, so the mask is left out
+    # (the attention's causal path) and the counts stay those of masked forwards.
+    model = tiny_moe("gpt_oss", seed=2)  # sliding-window layers: their masks are built without a padding mask too
+    masks = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: masks.append(kwargs.get("attention_mask")), with_kwargs=True
+    )
+    probe = [dev_batches(seed) for seed in range(3)]
+
+    loads = probe_loads(model, probe)
+    hook.remove()
+
+    assert masks and all(mask is None for mask in masks)
+    assert np.array_equal(loads, one_forward_per_batch(model, probe))
+    assert needs_no_padding_mask(model)
+    assert not needs_no_padding_mask(LogitsOnlyMoE())  # remote code: its attention may not be causal by default
+
+
+def test_merged_forwards_kept_in_plans_are_reused_by_the_next_call():
+    model = tiny_moe("mixtral", seed=1)
+    rows = [
+        rows_of(batch, group) for group, batches in enumerate([dev_batches(s) for s in range(3)]) for batch in batches
+    ]
+    plans = {}
+
+    first = grouped_counts(model, rows, 3, plans=plans)
+    (kept,) = plans.values()
+    second = grouped_counts(model, rows, 3, plans=plans)
+
+    assert torch.equal(first, second) and torch.equal(first, grouped_counts(model, rows, 3))
+    assert len(plans) == 1 and next(iter(plans.values())) is kept  # merged once, read back
 
 
 @pytest.mark.parametrize("forward_cost", [0, 50, 10**6])

@@ -102,12 +102,14 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for mode in ("cold", "warm"):
         print(
-            f"| {mode} cache | {med[mode]['imported']:.1f} s | {med[mode]['prepared']:.1f} s | {med[mode]['step']:.1f} s |"
+            f"| {mode} cache | {med[mode]['imported']:.1f} s | {med[mode]['prepared']:.1f} s | "
+            f"{med[mode]['step']:.1f} s |"
         )
     print("| warm / cold | " + " | ".join(f"{med['warm'][k] / med['cold'][k]:.2f}" for k in keys) + " |")
     warm = med["warm"]
     print(
-        f"warm start: imports {warm['imported'] / warm['step']:.0%}, preparing {(warm['prepared'] - warm['imported']) / warm['step']:.0%}, "
+        f"warm start: imports {warm['imported'] / warm['step']:.0%}, "
+        f"preparing {(warm['prepared'] - warm['imported']) / warm['step']:.0%}, "
         f"initial dev loss and step 1 {(warm['step'] - warm['prepared']) / warm['step']:.0%}"
     )
 

@@ -70,8 +70,8 @@ def main() -> None:
     datasets.disable_progress_bars()
     rng = np.random.default_rng(args.seed)
     print(
-        "| datasets n | draws | moemix indices/s | moemix examples/s | HF map-style examples/s | HF iterable examples/s "
-        "| moemix examples / HF map-style | moemix examples / HF iterable |"
+        "| datasets n | draws | moemix indices/s | moemix examples/s | HF map-style examples/s "
+        "| HF iterable examples/s | moemix examples / HF map-style | moemix examples / HF iterable |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.datasets:

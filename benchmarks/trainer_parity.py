@@ -147,7 +147,8 @@ def main() -> None:
         f"update every {args.interval} steps; median over rounds; ratio to plain Trainer (higher is faster)"
     )
     print(
-        f"{'variant':>14} {'tokens/s CPU':>13} {'ratio':>7} {'tokens/s wall':>14} {'ratio':>7} {'padded/s CPU ratio':>19}"
+        f"{'variant':>14} {'tokens/s CPU':>13} {'ratio':>7} {'tokens/s wall':>14} {'ratio':>7} "
+        f"{'padded/s CPU ratio':>19}"
     )
     base = {k: statistics.median(r[k] for r in rates["plain"]) for k in ("cpu", "wall", "padded_cpu")}
     for variant in VARIANTS:

@@ -68,7 +68,8 @@ def main() -> None:
 
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, {platform.python_version()}")
     print(
-        "| datasets n | experts N | moemix time | moemix peak | naive time | naive peak | time ratio naive/moemix | max abs diff |"
+        "| datasets n | experts N | moemix time | moemix peak | naive time | naive peak "
+        "| time ratio naive/moemix | max abs diff |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     rng = np.random.default_rng(args.seed)

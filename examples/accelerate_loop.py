@@ -35,7 +35,8 @@ texts = {  # tokenised rows of each dataset (input_ids and labels); use your own
     "prose": [f"the {w} sat on the mat number {i}." for w in ("cat", "dog", "bird", "fox") for i in range(50)],
     "code": [f"def f{i}(x): return x * {i}" for i in range(200)],
 }
-rows = {name: [{"input_ids": ids, "labels": ids} for ids in tokenizer(lines)["input_ids"]] for name, lines in texts.items()}
+rows = {name: [{"input_ids": ids, "labels": ids} for ids in tokenizer(lines)["input_ids"]]
+        for name, lines in texts.items()}
 
 accelerator = Accelerator(cpu=cli.tiny)
 out = Path(cli.out)

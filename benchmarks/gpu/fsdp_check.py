@@ -116,7 +116,8 @@ def main() -> int:
 
     failed = False
     print(
-        f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s); {nproc} process(es) of batch 2 vs 1 of {2 * nproc}"
+        f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s); "
+        f"{nproc} process(es) of batch 2 vs 1 of {2 * nproc}"
     )
     for variant in args.variants.split(","):
         out = root / variant

@@ -264,14 +264,16 @@ def main() -> None:
             rows.append(row)
             print(
                 f"[real_mix] {row['strategy']} seed {seed}: mean dev loss {row['dev_loss/mean']:.4f}, "
-                f"GSM8K {score['correct']}/{score['n']}, {row['steps']} steps, {time.perf_counter() - started:.0f} s so far",
+                f"GSM8K {score['correct']}/{score['n']}, {row['steps']} steps, "
+                f"{time.perf_counter() - started:.0f} s so far",
                 flush=True,
             )
     write_csv(out / "summary.csv", rows)
     header = (
         f"Real four-type mix, upcycled SmolLM2-135M-Instruct (last 4 of 30 layers MoE, 8 experts, top-2, only "
         f"those trained), budget {args.tokens:,} tokens per run (batches of {args.batch}, max {args.max_length} "
-        f"tokens), update every {args.interval} steps, strategies {', '.join(parse_strategy(s).label for s in strategies)}, "
+        f"tokens), update every {args.interval} steps, "
+        f"strategies {', '.join(parse_strategy(s).label for s in strategies)}, "
         f"seeds {args.seeds}; {platform.machine()} CPU ({os.cpu_count()} cores); {len(rows)} runs, "
         f"{sum(r['wall_time_s'] for r in rows) / 60:.0f} min of training and dev loss, "
         f"{sum(r['gsm8k_s'] for r in rows) / 60:.0f} min of GSM8K.\n\n"

@@ -241,8 +241,8 @@ def main() -> None:
     text = summarise(rows, out)
     header = (
         f"Controlled redundancy: {args.steps} steps x 8 sequences (max 256 tokens), tiny random-init Mixtral "
-        f"(4 layers, 8 experts, top-2), update every {args.interval} steps from {args.probe_batches} probe batches of 16 "
-        f"per dataset; {platform.machine()}, CPU.\n\n"
+        f"(4 layers, 8 experts, top-2), update every {args.interval} steps from {args.probe_batches} probe batches "
+        f"of 16 per dataset; {platform.machine()}, CPU.\n\n"
     )
     write_text_atomic(out / "redundancy.md", header + text)
     print(header + text)

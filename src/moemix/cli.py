@@ -161,7 +161,8 @@ def _demo(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.tiny:
         print(
             f"moemix demo: a random-init Mixtral ({config.model.tiny_config.get('num_hidden_layers')} layers, "
-            f"{config.model.tiny_config.get('num_local_experts')} experts, top-{config.model.tiny_config.get('num_experts_per_tok')}) "
+            f"{config.model.tiny_config.get('num_local_experts')} experts, "
+            f"top-{config.model.tiny_config.get('num_experts_per_tok')}) "
             f"on {len(config.datasets)} generated instruction domains, {config.training.get('max_steps')} steps, "
             f"dynamic mixing every {config.mixing.interval} steps",
             flush=True,

@@ -435,7 +435,8 @@ CASES = [
     C(
         "overrides",
         [*TRAIN, "--mixing.eta.x", "3"],
-        "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section; set it with --mixing.eta VALUE",
+        "command-line override --mixing.eta.x: mixing.eta is a float setting, not a section; "
+        "set it with --mixing.eta VALUE",
         subprocess=True,
     ),
     C(
@@ -473,8 +474,8 @@ CASES = [
     C(
         "overrides",
         [*TRAIN, "--training.report_to", "tensorboard"],
-        "command-line override --training.report_to: tensorboard needs the tensorboard package, which is not installed: "
-        "pip install 'moemix[tensorboard]'",
+        "command-line override --training.report_to: tensorboard needs the tensorboard package, "
+        "which is not installed: pip install 'moemix[tensorboard]'",
         needs_absent="tensorboard",
     ),
     C("overrides", [*TRAIN, "--training.report_to", "wandb"], "pip install 'moemix[wandb]'", needs_absent="wandb"),
@@ -916,7 +917,8 @@ def test_bad_input_from_a_fresh_process(case, background):
             "--model.name_or_path=moemix-bad-input/no-such-model",
             (
                 "model.name_or_path: 'moemix-bad-input/no-such-model' "
-                "is no local folder, not in the local Hugging Face cache, and the Hugging Face Hub ({host}) cannot be reached"
+                "is no local folder, not in the local Hugging Face cache, "
+                "and the Hugging Face Hub ({host}) cannot be reached"
             ),
         ),
     ],

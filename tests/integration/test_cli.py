@@ -50,7 +50,8 @@ def _error(capsys, argv) -> str:
     return err
 
 
-@pytest.mark.slow  # the tiny demo itself: a 2048-token BPE trained on all four built-in domains, 4 dev sets: ~17 s of CPU
+# the tiny demo itself: a 2048-token BPE trained on all four built-in domains, 4 dev sets: ~17 s of CPU
+@pytest.mark.slow
 def test_demo_runs_and_moves_weights(tmp_path, capsys):
     out = tmp_path / "demo"
     code = main(

@@ -124,6 +124,8 @@ _DISTRIBUTED = (
     "test_distributed_training.py runs the CPU launches"
 )
 _MY_MIX = "configs/my_mix.yaml is the reader's own config; the flags are checked, the run needs their data"
+_EVAL_DEMO = "generates 150 answers with the `make demo` model: minutes"
+_LLAMAFACTORY_SFT = "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)"
 
 NOT_RUN: dict[str, str] = {
     "make demo": "installs into .venv, then fine-tunes SmolLM2 upcycled to an MoE: minutes on a CPU",
@@ -136,16 +138,18 @@ NOT_RUN: dict[str, str] = {
     "--out runs/cmp": "6 training runs of configs/demo_tiny.yaml: minutes",
     "make llamafactory-env": "builds a second environment with LLaMA-Factory's pins from PyPI",
     "make llamafactory-test": "needs the LLaMA-Factory environment (make llamafactory-env)",
-    "rm -rf /tmp/democache runs/demo && MOEMIX_CACHE=/tmp/democache /usr/bin/time -v make demo": "times a cold `make demo` (minutes)",
+    "rm -rf /tmp/democache runs/demo && "
+    "MOEMIX_CACHE=/tmp/democache /usr/bin/time -v make demo": "times a cold `make demo` (minutes)",
     'pip install "lm_eval[hf]"': "installs lm-evaluation-harness from PyPI",
-    ".venv/bin/moemix upcycle --model builtin:smollm2 --experts 8 --top-k 2 --mode copy --out models/smollm2-moe": "writes an 8-expert SmolLM2 MoE (about 1 GB) after a ~40 s GGUF load; tests/integration/"
-    "test_default_model_upcycle.py upcycles it smaller",
+    ".venv/bin/moemix upcycle --model builtin:smollm2 --experts 8 --top-k 2 --mode copy "
+    "--out models/smollm2-moe": "writes an 8-expert SmolLM2 MoE (about 1 GB) after a ~40 s GGUF load; "
+    "tests/integration/test_default_model_upcycle.py upcycles it smaller",
     ".venv/bin/moemix upcycle --model /models/llama --experts 16 --top-k 4 --layers last:8 --mode split "
     "--out models/llama-moe": "needs the reader's own dense Llama folder at /models/llama",
     ".venv/bin/moemix eval runs/demo --config configs/demo.yaml --tasks devloss,gsm8k,humaneval,mbpp --limit 50 "
-    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": "generates 150 answers with the `make demo` model: minutes",
+    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": _EVAL_DEMO,
     "moemix eval runs/demo --config configs/demo.yaml --tasks devloss,gsm8k,humaneval,mbpp --limit 50 "
-    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": "generates 150 answers with the `make demo` model: minutes",
+    "--gsm8k-file ../shared/data/math/gsm8k_test.jsonl --mbpp-file ../shared/data/code/mbpp.jsonl": _EVAL_DEMO,
     ".venv/bin/moemix train configs/demo.yaml --training.max_steps 400 --mixing.eta 5": _TRAINS,
     "moemix compare configs/demo_tiny.yaml --strategies uniform,datasize,random,dynamic,dynamic/source=online "
     "--seeds 1,2,3 --out runs/cmp": "15 training runs of configs/demo_tiny.yaml: tens of minutes",
@@ -164,12 +168,15 @@ NOT_RUN: dict[str, str] = {
     "moemix train configs/my_mix.yaml --resume_from_checkpoint true": _MY_MIX,
     "moemix train configs/my_mix.yaml --resume_from_checkpoint runs/x/checkpoint-2000": _MY_MIX,
     "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
-    "accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml -m moemix.cli train configs/my_mix.yaml": _DISTRIBUTED,
-    "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --deepspeed configs/deepspeed/zero3.json": _DISTRIBUTED,
+    "accelerate launch --config_file configs/accelerate/ddp_2gpu.yaml -m moemix.cli train "
+    "configs/my_mix.yaml": _DISTRIBUTED,
+    "torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml "
+    "--deepspeed configs/deepspeed/zero3.json": _DISTRIBUTED,
     'torchrun --nproc_per_node 8 -m moemix.cli train configs/my_mix.yaml --training.fsdp "full_shard auto_wrap" '
-    '--training.fsdp_config \'{"transformer_layer_cls_to_wrap": ["MixtralDecoderLayer"]}\'': "FSDP needs GPUs (moemix refuses it on a CPU, see docs/DISTRIBUTED.md)",
-    "python -m moemix.integrations.llamafactory train my_sft.yaml [key=value ...]": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
-    "torchrun --nproc_per_node 2 -m moemix.integrations.llamafactory train my_sft.yaml": "needs the LLaMA-Factory environment and the reader's SFT YAML (tests/llamafactory runs it)",
+    '--training.fsdp_config \'{"transformer_layer_cls_to_wrap": ["MixtralDecoderLayer"]}\'': "FSDP needs GPUs "
+    "(moemix refuses it on a CPU, see docs/DISTRIBUTED.md)",
+    "python -m moemix.integrations.llamafactory train my_sft.yaml [key=value ...]": _LLAMAFACTORY_SFT,
+    "torchrun --nproc_per_node 2 -m moemix.integrations.llamafactory train my_sft.yaml": _LLAMAFACTORY_SFT,
     "lm_eval --model hf --model_args pretrained=runs/demo/model,dtype=bfloat16 --tasks mmlu --num_fewshot 5 "
     "--batch_size 8 --output_path runs/demo/lm_eval": "needs lm-evaluation-harness and the network (MMLU)",
     "lm_eval --model hf --model_args pretrained=runs/demo/model,dtype=bfloat16 --tasks bbh_cot_fewshot "

@@ -62,7 +62,8 @@ def test_missing_deepspeed(run, monkeypatch):
     code, err, loaded = run("--training.deepspeed=configs/deepspeed/zero2.json")
     assert code == 2 and not loaded
     assert err.endswith(
-        "--training.deepspeed needs the deepspeed package, which is not installed: pip install --no-build-isolation 'moemix[deepspeed]'"
+        "--training.deepspeed needs the deepspeed package, which is not installed: "
+        "pip install --no-build-isolation 'moemix[deepspeed]'"
     )
 
 

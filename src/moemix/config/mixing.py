@@ -110,11 +110,13 @@ class MixingConfig:
         layers = self.layers
         if isinstance(layers, str) and layers not in ("last", "all"):
             raise ConfigError(
-                f"{where(join(prefix, 'layers'))}: must be last, all, a MoE layer index or a list of them, got {layers!r}"
+                f"{where(join(prefix, 'layers'))}: must be last, all, a MoE layer index or a list of them, "
+                f"got {layers!r}"
             )
         if isinstance(layers, list) and (not layers or len(set(layers)) != len(layers)):
             raise ConfigError(
-                f"{where(join(prefix, 'layers'))}: must be a non-empty list of distinct MoE layer indices, got {layers!r}"
+                f"{where(join(prefix, 'layers'))}: must be a non-empty list of distinct MoE layer indices, "
+                f"got {layers!r}"
             )
         if self.router_module is not None and not self.router_module.strip():
             raise ConfigError(
@@ -151,6 +153,6 @@ class MixingConfig:
         n = len(names)
         if self.floor > self.ceiling or n * self.floor > 1.0 or n * self.ceiling < 1.0:
             raise ConfigError(
-                f"{where(join(prefix, 'floor'))}: floor {self.floor} and ceiling {self.ceiling} admit no weights of {n} "
-                "datasets (need 0 <= floor <= ceiling <= 1, n * floor <= 1 <= n * ceiling)"
+                f"{where(join(prefix, 'floor'))}: floor {self.floor} and ceiling {self.ceiling} admit no weights "
+                f"of {n} datasets (need 0 <= floor <= ceiling <= 1, n * floor <= 1 <= n * ceiling)"
             )

@@ -26,7 +26,10 @@ def _steps_or_no_limit(value: Any) -> str | None:
     # The Trainer reads max_steps 0 as "no limit" and trains num_train_epochs epochs.
     if value != 0:
         return None
-    return "max_steps 0 trains nothing; give a positive number of optimizer steps, or -1 (the default) to train num_train_epochs epochs"
+    return (
+        "max_steps 0 trains nothing; give a positive number of optimizer steps, "
+        "or -1 (the default) to train num_train_epochs epochs"
+    )
 
 
 TRAINING_RULES = {
@@ -98,7 +101,8 @@ class Config:
         for i, dev in enumerate(self.dev_datasets):
             if dev.name not in seen:
                 raise ConfigError(
-                    f"{where(f'dev_datasets.{i}.name')}: {dev.name!r} names no training dataset; known: {', '.join(sorted(seen))}"
+                    f"{where(f'dev_datasets.{i}.name')}: {dev.name!r} names no training dataset; "
+                    f"known: {', '.join(sorted(seen))}"
                 )
             if dev.name in dev_seen:
                 raise ConfigError(f"{where(f'dev_datasets.{i}.name')}: a second dev set for dataset {dev.name!r}")
@@ -106,7 +110,8 @@ class Config:
             own = self.datasets[seen.index(dev.name)]
             if own.dev_path is not None or own.dev_size:
                 raise ConfigError(
-                    f"{where(f'dev_datasets.{i}.name')}: dataset {dev.name!r} already has a dev_path or dev_size; keep one"
+                    f"{where(f'dev_datasets.{i}.name')}: dataset {dev.name!r} already has a dev_path or dev_size; "
+                    "keep one"
                 )
             for key in ("dev_path", "dev_size", "max_examples"):
                 if getattr(dev, key):

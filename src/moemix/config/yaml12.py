@@ -3,8 +3,8 @@
 PyYAML implements YAML 1.1, where ``2e-5`` is a string (a float needs a dot), ``no``, ``off``, ``yes`` and
 ``on`` are booleans and ``0123`` is octal. This loader keeps PyYAML's parser and replaces only the implicit
 scalar types with the 1.2 core schema's: ``true``/``false`` are the only booleans, ``1e3`` and ``2e-5`` are
-floats, ``0123`` is 123, ``2024-01-01`` is text, ``null``/``~``/empty is None. Whether ``no`` means False is then decided by the field
-it is given to (see :mod:`moemix.config.convert`), not by the YAML reader.
+floats, ``0123`` is 123, ``2024-01-01`` is text, ``null``/``~``/empty is None. Whether ``no`` means False is
+then decided by the field it is given to (see :mod:`moemix.config.convert`), not by the YAML reader.
 """
 
 from __future__ import annotations

@@ -188,8 +188,8 @@ class DatasetReport:
                 (
                     "small dev",
                     (
-                        f"dev split of {dev.examples} example(s), fewer than {SMALL_DEV}: its dev loss and gate loads rest on "
-                        f"few examples ({fix})"
+                        f"dev split of {dev.examples} example(s), fewer than {SMALL_DEV}: "
+                        f"its dev loss and gate loads rest on few examples ({fix})"
                     ),
                 )
             )

@@ -89,7 +89,8 @@ def check_recipe(recipe: UpcycleRecipe, intermediate_size: int | None = None) ->
     check_section(recipe, lambda path: f"upcycle {path}")
     if recipe.mode == "split" and intermediate_size is not None and recipe.experts > intermediate_size:
         raise ConfigError(
-            f"upcycle experts: split mode needs at most one expert per neuron ({intermediate_size}), got {recipe.experts}"
+            f"upcycle experts: split mode needs at most one expert per neuron ({intermediate_size}), "
+            f"got {recipe.experts}"
         )
 
 

@@ -132,9 +132,9 @@ def find_moe_layers(model: nn.Module, router_module: str | None = None) -> list[
         found.append(name)
     if not layers:
         raise RoutersNotFoundError(
-            f"{type(unwrap_model(model)).__name__} has no Mixture-of-Experts layer that moemix can find: no module has a "
-            f"router child ({'/'.join(ROUTER_NAMES)}) beside an experts module; if it is an MoE model, "
-            f"{ROUTER_MODULE_HINT}"
+            f"{type(unwrap_model(model)).__name__} has no Mixture-of-Experts layer that moemix can find: "
+            f"no module has a router child ({'/'.join(ROUTER_NAMES)}) beside an experts module; "
+            f"if it is an MoE model, {ROUTER_MODULE_HINT}"
         )
     return layers
 

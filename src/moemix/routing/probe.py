@@ -157,9 +157,10 @@ def grouped_counts(
     """Expert counts per group of tokens over probe batches, in as few and as short forwards as possible.
 
     Equal to summing :func:`moemix.routing.count_by_group` over one full forward per batch: the same tokens, the
-    same choices (for models whose real tokens never read padding positions; tested on many architectures). The model runs in eval mode (no router jitter, no dropout) under ``torch.inference_mode``; the
-    train/eval mode of every module is restored afterwards. Models read through ``output_router_logits`` run
-    whole (the logits come at the end).
+    same choices (for models whose real tokens never read padding positions; tested on many architectures). The
+    model runs in eval mode (no router jitter, no dropout) under ``torch.inference_mode``; the train/eval mode of
+    every module is restored afterwards. Models read through ``output_router_logits`` run whole (the logits come
+    at the end).
 
     Args:
         model: A Hugging Face MoE causal LM, bare or wrapped.

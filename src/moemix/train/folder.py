@@ -96,7 +96,10 @@ class RunFolder:
         """Who holds the folder's lock, in words (read from the holder file)."""
         try:
             info = json.loads((self.path / HOLDER_FILE).read_text(encoding="utf-8"))
-            return f"another moemix run is writing to it (pid {info['pid']} on host {info['host']}, since {info['started']})"
+            return (
+                f"another moemix run is writing to it (pid {info['pid']} on host {info['host']}, "
+                f"since {info['started']})"
+            )
         except (OSError, ValueError, KeyError):  # the holder is between taking the lock and writing the file
             return "another moemix run is writing to it"
 

@@ -147,7 +147,8 @@ def test_moemix_values(tmp_path, extra, overrides, check):
         (
             "mixing: {policy: dynamics}",
             [],
-            ":5: mixing.policy: must be one of uniform, static, datasize, random, cycle, sequential, dynamic, embedding, refloss, odm, got 'dynamics'; did you mean 'dynamic'?",
+            ":5: mixing.policy: must be one of uniform, static, datasize, random, cycle, sequential, dynamic, "
+            "embedding, refloss, odm, got 'dynamics'; did you mean 'dynamic'?",
         ),
         ("mixing: {etta: 3}", [], ":5: mixing.etta: unknown key; did you mean 'eta'?"),
         ("mixing: {eta: 1, eta: 2}", [], ":5: mixing.eta: key given twice"),

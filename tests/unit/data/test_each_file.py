@@ -70,7 +70,8 @@ def test_a_folder_takes_its_data_files_recursively_and_skips_hidden_ones(tmp_pat
         ),
         (
             '{name: "{stem}", path: "T/*.parquet", each_file: true, dev_size: 1}',
-            r":3: datasets.0.path: no data file matches '.*T/\*.parquet' \(relative paths start at the working directory\)",
+            r":3: datasets.0.path: no data file matches '.*T/\*.parquet' "
+            r"\(relative paths start at the working directory\)",
         ),
         (
             '{name: "{stem}", path: "T/*", each_file: true, dev_size: 1}',
@@ -97,7 +98,8 @@ def test_a_folder_takes_its_data_files_recursively_and_skips_hidden_ones(tmp_pat
             r":3: datasets.0.name: with each_file, a pattern",
         ),
         (
-            '{name: "{stem}", path: "T/*.jsonl", each_file: true, dev_size: 1}\n  - {name: a, path: x.jsonl, dev_size: 1}',
+            '{name: "{stem}", path: "T/*.jsonl", each_file: true, dev_size: 1}\n'
+            "  - {name: a, path: x.jsonl, dev_size: 1}",
             r":3: datasets.0.name: .*T/a.jsonl gives the name 'a', already datasets.1's",
         ),
         (

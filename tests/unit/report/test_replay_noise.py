@@ -1,4 +1,6 @@
-"""The noise-aware update is one flag away in ``moemix replay`` and ``moemix compare``, replayed from the logged noise."""
+"""The noise-aware update is one flag away in ``moemix replay`` and ``moemix compare``, replayed from the
+logged noise.
+"""
 
 from __future__ import annotations
 

@@ -39,12 +39,14 @@ def test_the_run_module_keeps_the_old_names():
         (
             "{load_best_model_at_end: true, save_strategy: steps}",
             [],
-            "<config>:5: training.load_best_model_at_end: --load_best_model_at_end requires the save and eval strategy to match",
+            "<config>:5: training.load_best_model_at_end: "
+            "--load_best_model_at_end requires the save and eval strategy to match",
         ),
         (
             "{}",
             ["--lr_scheduler_type=reduce_lr_on_plateau"],
-            "command-line override --lr_scheduler_type: lr_scheduler_type reduce_lr_on_plateau requires an eval strategy",
+            "command-line override --lr_scheduler_type: "
+            "lr_scheduler_type reduce_lr_on_plateau requires an eval strategy",
         ),
     ],
 )

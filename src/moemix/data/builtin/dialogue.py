@@ -157,7 +157,8 @@ def _dialogue_small_talk(rng: random.Random) -> list[tuple[str, str]]:
             (
                 f"Hi{to_name}! I'm doing well, thanks for asking. How about you? Anything fun planned for the {span}?",
                 f"Hello{to_name}! It's nice to hear from you. I'd love to chat. What's on your mind this {part}?",
-                f"Hey{to_name}! Thanks for stopping by. I hope your {part} has been relaxing. What have you been up to?",
+                f"Hey{to_name}! Thanks for stopping by. I hope your {part} has been relaxing. "
+                "What have you been up to?",
             )
         )
     exchanges = [(opener, reply)]
@@ -223,7 +224,8 @@ def _dialogue_recommendation(rng: random.Random) -> list[tuple[str, str]]:
                 (
                     (
                         "Have you got something a little lighter?",
-                        f'Of course! Try "{other}". It\'s more playful, a gentle story about {second}, and it never feels heavy.',
+                        f'Of course! Try "{other}". It\'s more playful, a gentle story about {second}, '
+                        "and it never feels heavy.",
                     ),
                     (
                         f"I've already {_CATEGORIES[category]} that one. Anything else?",
@@ -335,7 +337,8 @@ def _dialogue_advice(rng: random.Random) -> list[tuple[str, str]]:
                 (
                     (
                         "Which one should I try first?",
-                        f"I'd start with the first one: {_lower_first(tips[0])} It's simple, and it makes the others easier.",
+                        f"I'd start with the first one: {_lower_first(tips[0])} It's simple, "
+                        "and it makes the others easier.",
                     ),
                     (
                         "Thanks, that's really helpful!",

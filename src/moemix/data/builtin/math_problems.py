@@ -32,7 +32,8 @@ def _m_containers(rng: random.Random) -> MathProblem:
     a, b, c = rng.randint(2, 30), rng.randint(2, 9), rng.randint(2, 12)
     question = rng.choice(
         (
-            f"{name} has {a} {item}. {name} buys {b} {box} with {c} {item} in each. How many {item} does {name} have now?",
+            f"{name} has {a} {item}. {name} buys {b} {box} with {c} {item} in each. "
+            f"How many {item} does {name} have now?",
             f"{name} starts with {a} {item} and then gets {b} {box} of {item}. Each one holds {c} {item}. What is the "
             f"total number of {item} {name} has?",
         )

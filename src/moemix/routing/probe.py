@@ -7,7 +7,9 @@ Forwards run in eval mode under ``torch.inference_mode`` (``no_grad`` for sharde
 the device.
 
 Rows of several batches (several datasets) are merged into as few forwards as a token budget allows, each row
-keeping the group (dataset) of its tokens, so that counts per group are the same as one forward per batch.
+keeping the group (dataset) of its tokens, so that counts per group are the same as one forward per batch. The
+rows are right-padded, so a Transformers causal LM runs them without a padding mask (no real token reads a
+later position): the attention's plain causal path.
 """
 
 from __future__ import annotations

@@ -1,9 +1,27 @@
-"""The run that the CPU step-time benchmarks (``routing_overhead.py``, ``trainer_parity.py``) train.
+"""The run that the CPU step-time benchmarks (``routing_overhead.py``, ``trainer_parity.py``) train, and the
+clock they time optimizer steps with.
 
 One tiny Mixtral (hidden 128, 4 layers, 8 experts top-2, as ``moemix demo``) on the four builtin domains, batch
 8, ``max_length`` 128, the dynamic mixture updated every 100 steps from 5 dev batches of 8 per dataset. A module,
 not a script: the benchmarks beside it import it.
 """
+
+import time
+
+from transformers import TrainerCallback
+
+
+class StepClock(TrainerCallback):
+    """Timestamps (wall and CPU) the end of every optimizer step, after the callbacks added before it."""
+
+    def __init__(self):
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.wall.append(time.perf_counter())
+        self.cpu.append(time.process_time())
+
 
 CONFIG = """
 seed: 42

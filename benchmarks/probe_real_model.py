@@ -23,7 +23,7 @@ import tempfile
 import time
 from importlib import resources
 
-from transformers import TrainerCallback
+from cpu_run import StepClock
 
 from moemix.config import load_config
 from moemix.logs import quiet_libraries
@@ -32,16 +32,6 @@ from moemix.train import prepare_run
 
 INTERVAL = 100
 """Optimizer steps between updates in the timed ratio (the paper's)."""
-
-
-class StepClock(TrainerCallback):
-    """CPU time at the end of every optimizer step."""
-
-    def __init__(self):
-        self.cpu: list[float] = []
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.cpu.append(time.process_time())
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 import torch
-from cpu_run import CONFIG
+from cpu_run import CONFIG, StepClock
 from transformers import TrainerCallback
 
 from moemix.config import load_config
@@ -44,18 +44,6 @@ from moemix.train import prepare_run
 from moemix.train.online import OnlineExpertCounts
 
 VARIANTS = ("none", "online", "probe")
-
-
-class StepClock(TrainerCallback):
-    """Timestamps the end of every optimizer step, after the mixing callback has run its update."""
-
-    def __init__(self):
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.wall.append(time.perf_counter())
-        self.cpu.append(time.process_time())
 
 
 class UpdateClock(TrainerCallback):

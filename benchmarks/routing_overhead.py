@@ -20,10 +20,14 @@ on the same model and batch size, and given as a share of the step.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py --accumulation 8   # the paper's shape
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py --quick            # < 3 min, fewer steps
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/routing_overhead.py --breakdown        # where an update goes
 
 Besides the whole-run ratios, the time of each mixture update (probe forwards, or reading the online counts, and
 the policy update) is taken directly, between a clock before the mixing callback and one after it, and given as
 a share of the plain training time: a figure that machine noise disturbs far less than a ratio of two runs.
+
+``--breakdown`` only splits probe updates by where their CPU time goes (the model's experts, its attention, the
+rest of its forward, and moemix's own work around the forwards), timed by hooks inside a training process.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from transformers import TrainerCallback
 
 from moemix.config import load_config
 from moemix.logs import quiet_libraries
+from moemix.routing import find_moe_layers
 from moemix.train import prepare_run
 from moemix.train.online import OnlineExpertCounts
 
@@ -101,7 +106,6 @@ def counting_cost(repeats: int) -> tuple[float, float, float]:
     arguments of a real forward; the rest of the per-forward work (dataset of each token, one scatter into the
     counts, the checks) with the indices that hook records; and one forward+backward of the same batch.
     """
-    from moemix.routing import find_moe_layers
     from moemix.testing import tiny_moe
 
     model = tiny_moe(
@@ -142,6 +146,86 @@ def counting_cost(repeats: int) -> tuple[float, float, float]:
     return statistics.median(hook_times), statistics.median(work_times), forward_backward
 
 
+def breakdown(out: Path, updates: int, interval: int) -> None:
+    """Split probe updates by where their CPU time goes, timed by hooks in the process that trained the model.
+
+    The model trains 20 steps first (no update: the mixing interval is longer than the run), so that the
+    probe meets the heap and caches of a training process; then ``updates`` probe updates run, each timed whole
+    and by parts: every forward from its start to the moment the read layer's router has chosen (where the probe
+    stops it), within it the experts of the layers before the read one and every attention module; the rest of
+    the update (merging, counting, the noise estimate, the policy) is moemix's own work.
+    """
+    overrides = [
+        f"--output_dir={out / 'breakdown'}",
+        "--max_steps=20",
+        "--mixing.policy=uniform",
+        "--mixing.source=probe",
+        "--mixing.interval=1000",
+    ]
+    prepared = prepare_run(load_config(text=CONFIG, overrides=overrides))
+    clock = StepClock()
+    prepared.trainer.add_callback(clock)
+    prepared.trainer.train()
+    step = statistics.mean(b - a for a, b in zip(clock.cpu[9:], clock.cpu[10:]))
+    model, callback = prepared.trainer.model, prepared.callback
+    spent = {"forwards": 0.0, "experts": 0.0, "attention": 0.0}
+    started: dict[str, float] = {}
+
+    def begin(part: str):
+        return lambda *_args: started.__setitem__(part, time.process_time())
+
+    def end(part: str):
+        return lambda *_args: spent.__setitem__(part, spent[part] + time.process_time() - started[part])
+
+    moe = find_moe_layers(model)
+    # Registered before the probe's own stop hook on the read layer's experts, so this one runs first.
+    handles = [
+        model.register_forward_pre_hook(begin("forwards")),
+        moe[-1].experts.register_forward_pre_hook(end("forwards")),
+    ]
+    for layer in moe[:-1]:
+        handles += [
+            layer.experts.register_forward_pre_hook(begin("experts")),
+            layer.experts.register_forward_hook(end("experts")),
+        ]
+    for module in model.modules():
+        if type(module).__name__.endswith("Attention"):
+            handles += [
+                module.register_forward_pre_hook(begin("attention")),
+                module.register_forward_hook(end("attention")),
+            ]
+    callback.update(0, model, write=False)  # plans the merged forwards, as a run's first update does
+    spent = dict.fromkeys(spent, 0.0)
+    start = time.process_time()
+    for _ in range(updates):
+        callback.update(0, model, write=False)
+    total = (time.process_time() - start) / updates
+    for handle in handles:
+        handle.remove()
+    part = {name: value / updates for name, value in spent.items()}
+    tokens = sum(int(batch["attention_mask"].sum()) for batches in callback.probe_batches for batch in batches)
+    rows = [
+        ("the model's experts, layers before the read one", part["experts"]),
+        ("the model's attention modules", part["attention"]),
+        (
+            "the rest of the model's forward (norms, rotary, routers, gathers)",
+            part["forwards"] - part["experts"] - part["attention"],
+        ),
+        ("moemix's own work (merging, counting, noise estimate, policy)", total - part["forwards"]),
+    ]
+    print(
+        f"\nwhere a probe update goes: {tokens:,} probe tokens, plain step {step * 1000:.1f} ms CPU (mean of 10), "
+        f"mean of {updates} updates"
+    )
+    for name, seconds in rows:
+        print(f"  {name:<68} {seconds * 1000:7.1f} ms  {seconds / total * 100:5.1f} %")
+    print(
+        f"  {'update':<68} {total * 1000:7.1f} ms  = {total / step:.2f} plain steps: ratio "
+        f"{1 + total / (step * interval):.4f} at an update every {interval} steps; "
+        f"{1 + part['forwards'] / (step * interval):.4f} with none of moemix's own work"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="measured optimizer steps per run")
@@ -151,6 +235,9 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=100, help="optimizer steps between updates")
     parser.add_argument("--accumulation", type=int, default=1, help="gradient accumulation steps (paper: 8)")
     parser.add_argument("--quick", action="store_true", help="a short run (under 3 min on 2 cores): fewer steps")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="only split probe updates by where their time goes (< 1 min)"
+    )
     parser.add_argument(
         "--timed-interval",
         type=int,
@@ -164,6 +251,10 @@ def main() -> None:
         args.interval = max(args.steps // 2, 1)
     quiet_libraries()
     torch.manual_seed(0)
+    if args.breakdown:
+        with tempfile.TemporaryDirectory() as tmp:
+            breakdown(Path(tmp), updates=5, interval=args.timed_interval)
+        return
 
     cpu = {variant: [] for variant in VARIANTS}
     wall = {variant: [] for variant in VARIANTS}

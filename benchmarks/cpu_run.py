@@ -6,6 +6,7 @@ One tiny Mixtral (hidden 128, 4 layers, 8 experts top-2, as ``moemix demo``) on 
 not a script: the benchmarks beside it import it.
 """
 
+import statistics
 import time
 
 from transformers import TrainerCallback
@@ -21,6 +22,23 @@ class StepClock(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.wall.append(time.perf_counter())
         self.cpu.append(time.process_time())
+
+
+def trained(text: str, overrides: list[str], skip: int):
+    """Prepare the run of a config text with overrides, train it, and time its optimizer steps.
+
+    Returns:
+        ``(prepared, step)``: the :func:`moemix.train.prepare_run` result after training, and the mean CPU seconds
+        of its steps after the first ``skip`` of them.
+    """
+    from moemix.config import load_config
+    from moemix.train import prepare_run
+
+    prepared = prepare_run(load_config(text=text, overrides=overrides))
+    clock = StepClock()
+    prepared.trainer.add_callback(clock)
+    prepared.trainer.train()
+    return prepared, statistics.mean(b - a for a, b in zip(clock.cpu[skip - 1 :], clock.cpu[skip:]))
 
 
 CONFIG = """

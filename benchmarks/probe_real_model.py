@@ -23,12 +23,10 @@ import tempfile
 import time
 from importlib import resources
 
-from cpu_run import StepClock
+from cpu_run import trained
 
-from moemix.config import load_config
 from moemix.logs import quiet_libraries
 from moemix.models.prefix import prefix_of
-from moemix.train import prepare_run
 
 INTERVAL = 100
 """Optimizer steps between updates in the timed ratio (the paper's)."""
@@ -55,12 +53,7 @@ def main() -> None:
             "--mixing.probe_batch_size=8",
             "--training.per_device_train_batch_size=8",
         ]
-        prepared = prepare_run(load_config(text=text, overrides=overrides))
-        clock = StepClock()
-        prepared.trainer.add_callback(clock)
-        prepared.trainer.train()
-        steps = [b - a for a, b in zip(clock.cpu[1:], clock.cpu[2:])]
-        step = statistics.mean(steps)
+        prepared, step = trained(text, overrides, skip=2)
         callback, model = prepared.callback, prepared.trainer.model
         prefix = next((p for p in map(prefix_of, callback.probe_batches) if p is not None), None)
         if prefix is None or not prefix.active:
@@ -79,7 +72,7 @@ def main() -> None:
     rows = sum(int(b["input_ids"].shape[0]) for batches in callback.probe_batches for b in batches)
     print(
         f"\nSmolLM2 MoE (last 4 of 30 layers MoE and trained), batch 8 x <= 128 tokens: training step "
-        f"{step:.2f} s CPU (mean of {len(steps)}); probe {args.probe_batches} batch(es) of 8 x 4 datasets "
+        f"{step:.2f} s CPU (mean of {args.steps - 2}); probe {args.probe_batches} batch(es) of 8 x 4 datasets "
         f"({rows} rows), update every {INTERVAL} steps"
     )
     print(f"{'update':>28} {'CPU s':>8} {'timed ratio':>12}")

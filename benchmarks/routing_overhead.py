@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import torch
-from cpu_run import CONFIG, StepClock
+from cpu_run import CONFIG, StepClock, trained
 from transformers import TrainerCallback
 
 from moemix.config import load_config
@@ -162,11 +162,7 @@ def breakdown(out: Path, updates: int, interval: int) -> None:
         "--mixing.source=probe",
         "--mixing.interval=1000",
     ]
-    prepared = prepare_run(load_config(text=CONFIG, overrides=overrides))
-    clock = StepClock()
-    prepared.trainer.add_callback(clock)
-    prepared.trainer.train()
-    step = statistics.mean(b - a for a, b in zip(clock.cpu[9:], clock.cpu[10:]))
+    prepared, step = trained(CONFIG, overrides, skip=10)
     model, callback = prepared.trainer.model, prepared.callback
     spent = {"forwards": 0.0, "experts": 0.0, "attention": 0.0}
     started: dict[str, float] = {}

@@ -199,10 +199,11 @@ def grouped_counts(
         if router_module is not None or not supports_router_logits(model):
             raise
         moe_layers = None
-    with _in_eval(model), without_grad(model):
+    stop = can_stop_early(model)  # a scan of every module and parameter: once per call
+    with _in_eval(model), _without_grad(stop):
         if moe_layers is None:
             return _counts_from_logits(model, merged, num_groups, layers, device)
-        with _attached(moe_layers) as captures, _stop_when_read(captures, stop=can_stop_early(model)):
+        with _attached(moe_layers) as captures, _stop_when_read(captures, stop=stop):
             totals = [torch.zeros(num_groups, c.layer.num_experts, dtype=torch.long, device=device) for c in captures]
             kwargs = _forward_kwargs(model)
             causal = needs_no_padding_mask(model)
@@ -254,7 +255,12 @@ def without_grad(model: nn.Module) -> contextlib.AbstractContextManager:
     Returns:
         The context manager to run the forward under.
     """
-    return torch.inference_mode() if can_stop_early(model) else torch.no_grad()
+    return _without_grad(can_stop_early(model))
+
+
+def _without_grad(stoppable: bool) -> contextlib.AbstractContextManager:
+    # Models whose forwards can be stopped early are the unsharded ones (see can_stop_early).
+    return torch.inference_mode() if stoppable else torch.no_grad()
 
 
 def can_stop_early(model: nn.Module) -> bool:

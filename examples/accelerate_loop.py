@@ -55,3 +55,4 @@ for step in range(12 if cli.tiny else 1000):
     if accelerator.is_main_process and (step + 1) % 6 == 0:  # save the mixture with your checkpoint
         (out / "mixture_checkpoint.json").write_text(json.dumps(mixture.state_dict()))
 print("final weights:", mixture.weights)
+accelerator.end_training()  # closes the process group of a multi-process launch before the interpreter exits

@@ -33,10 +33,17 @@ DEMO_TINY_CONFIG = "demo_tiny.yaml"
 
 def _run(config) -> int:
     """Train a loaded config and print the summary table."""
+    from moemix.train.distributed import close_process_group
     from moemix.train.run import run_training
 
     quiet_libraries()
-    print(summary_table(run_training(config)))
+    try:
+        result = run_training(config)
+    except BaseException:
+        close_process_group(finished=False)
+        raise
+    close_process_group(finished=True)
+    print(summary_table(result))
     return 0
 
 

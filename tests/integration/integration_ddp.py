@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 from integration_runs import model, ranged_datasets
 from safetensors.torch import save_file
 from transformers import Trainer, TrainingArguments
@@ -43,3 +44,5 @@ trainer = mixing_trainer(
 trainer.train()
 params = {k: v.detach().cpu().clone().contiguous() for k, v in trainer.model.state_dict().items()}
 save_file(params, str(out / f"params.rank{args.process_index}.safetensors"))
+if torch.distributed.is_initialized():  # closed before exit: gloo threads left to shutdown can abort a rank
+    torch.distributed.destroy_process_group()

@@ -55,6 +55,24 @@ def assert_same_across_ranks(values: np.ndarray, what: str) -> None:
         raise RuntimeError(f"{what} differ between ranks: rank(s) {differ} disagree with rank 0; stopping")
 
 
+def close_process_group(finished: bool) -> None:
+    """Destroy the default process group, where one was started, before the process exits.
+
+    Gloo keeps worker threads that hold tensors of the last collectives; left to the interpreter's shutdown, they
+    can abort a rank whose run succeeded (SIGABRT, "terminate called without an active exception"), and torchrun
+    then fails the whole run. For the command line, which owns its process; a script of the user's owns its group.
+
+    Args:
+        finished: Every rank got here normally: the ranks meet first, so that none tears the group down while
+            another still reads it. False after an error: no meeting (another rank may never come).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def whole_parameters(model: torch.nn.Module) -> contextlib.AbstractContextManager:
     """A context in which a model sharded by DeepSpeed ZeRO-3 holds all its parameters on every rank.
 

@@ -212,7 +212,16 @@ def _read(
         report.dev_sources = ["held out from train: no usable example"]
     else:
         usable = len(train)
-        train, dev_examples = hold_out(train, ds.dev_size, seed, ds.name)
+        try:
+            train, dev_examples = hold_out(train, ds.dev_size, seed, ds.name)
+        except DataError as err:
+            first = next((p for p in report.train.problems if p.fatal), None)
+            if first is None:
+                raise
+            # A file in the wrong format leaves few usable examples: the invalid records are the cause to name.
+            raise DataError(
+                f"{err} ({report.train.invalid} of {report.train.records} records invalid, first: {first.message})"
+            ) from None
         report.dev_sources = [f"held out from train, {len(dev_examples)} of {usable} (data_seed {seed})"]
         report.dev.records = len(dev_examples)
         report.train.records -= len(dev_examples)

@@ -66,6 +66,22 @@ def test_hold_out_that_cannot_work(dev_size, match):
         hold_out(list(range(40)), dev_size, seed=0, name="d")
 
 
+def test_a_dev_size_that_invalid_records_made_impossible_names_them(tmp_path, tok):
+    # A file in the wrong format leaves few usable examples: the dev_size error must not hide why.
+    other = '\n  - {name: b, path: "builtin:math", max_examples: 5}'
+    path = _alpaca_file(tmp_path / "a.jsonl", 30, bad=set(range(1, 29)))
+    config = _config(tmp_path, f'  - {{name: a, path: "{path}", dev_size: 5, skip_invalid: true}}' + other)
+    with pytest.raises(DataError) as caught:
+        load_data(config, tok)
+    message = str(caught.value)
+    assert "dev_size 5 holds out 5 of 2 usable examples" in message
+    assert f"28 of 30 records invalid, first: {path}:2: not valid JSON" in message
+    clean = _alpaca_file(tmp_path / "b.jsonl", 30)
+    config = _config(tmp_path, f'  - {{name: a, path: "{clean}", dev_size: 30}}' + other)
+    with pytest.raises(DataError, match="of 30 usable examples, leaving none to train on$"):  # nothing added
+        load_data(config, tok)
+
+
 def test_dev_fraction_from_a_file_is_disjoint_from_train(tmp_path, tok):
     path = _alpaca_file(tmp_path / "a.jsonl", 50)
     config = _config(

@@ -218,13 +218,17 @@ def _read(
             first = next((p for p in report.train.problems if p.fatal), None)
             if first is None:
                 raise
-            # A file in the wrong format leaves few usable examples: the invalid records are the cause to name.
-            raise DataError(
+            # A file in the wrong format leaves few usable examples: the invalid records are the cause. The dev
+            # split stays empty, so that a strict dataset stops on them and `data validate` lists them all.
+            report.hold_out_error = (
                 f"{err} ({report.train.invalid} of {report.train.records} records invalid, first: {first.message})"
-            ) from None
-        report.dev_sources = [f"held out from train, {len(dev_examples)} of {usable} (data_seed {seed})"]
-        report.dev.records = len(dev_examples)
-        report.train.records -= len(dev_examples)
+            )
+            report.dev_sources = [f"not held out: dev_size {ds.dev_size} of {usable} usable examples"]
+            dev_examples = []
+        else:
+            report.dev_sources = [f"held out from train, {len(dev_examples)} of {usable} (data_seed {seed})"]
+            report.dev.records = len(dev_examples)
+            report.train.records -= len(dev_examples)
     if ds.max_examples is not None:
         train = train[: ds.max_examples]
     return _Read({"train": train, "dev": dev_examples}, report)
@@ -408,6 +412,8 @@ def load_dataset(
         read.examples[which] = check_targets(read.examples[which], specials, getattr(report, which))
     if strict:
         _raise_first(report)
+    if require_examples and report.hold_out_error is not None:
+        raise DataError(report.hold_out_error)
     out = {}
     for which in SPLITS:
         split_report = getattr(report, which)

@@ -144,6 +144,9 @@ class DatasetReport:
     dev: SplitReport = field(default_factory=SplitReport)
     from_cache: bool = False
     """True when the tokenised splits were read from the cache, not tokenised again."""
+    hold_out_error: str | None = None
+    """Why no dev split could be held out, when the training split's invalid records left too few examples: the
+    dev split is left empty so that those records are reported first (never cached: a split is empty)."""
 
     @property
     def fatal_problems(self) -> int:

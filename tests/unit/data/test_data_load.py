@@ -76,6 +76,13 @@ def test_a_dev_size_that_invalid_records_made_impossible_names_them(tmp_path, to
     message = str(caught.value)
     assert "dev_size 5 holds out 5 of 2 usable examples" in message
     assert f"28 of 30 records invalid, first: {path}:2: not valid JSON" in message
+    # Strict, the records themselves stop it; read as `data validate` reads, all of them are listed.
+    strict = _config(tmp_path, f'  - {{name: a, path: "{path}", dev_size: 5}}' + other)
+    with pytest.raises(DataError, match=f"^{path}:2: not valid JSON.*and 27 more invalid record"):
+        load_data(strict, tok)
+    a, _ = load_data(strict, tok, strict=False, require_examples=False, all_problems=True)
+    assert len(a.report.train.problems) == 28 and len(a.dev) == 0 and len(a.train) == 2
+    assert a.report.dev_sources == ["not held out: dev_size 5 of 2 usable examples"]
     clean = _alpaca_file(tmp_path / "b.jsonl", 30)
     config = _config(tmp_path, f'  - {{name: a, path: "{clean}", dev_size: 30}}' + other)
     with pytest.raises(DataError, match="of 30 usable examples, leaving none to train on$"):  # nothing added

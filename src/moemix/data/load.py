@@ -215,7 +215,7 @@ def _read(
         try:
             train, dev_examples = hold_out(train, ds.dev_size, seed, ds.name)
         except DataError as err:
-            first = next((p for p in report.train.problems if p.fatal), None)
+            first = report.first_fatal()  # the training split's: a held-out dev split has read nothing
             if first is None:
                 raise
             # A file in the wrong format leaves few usable examples: the invalid records are the cause. The dev
